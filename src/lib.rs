@@ -1,0 +1,104 @@
+//! Anonymous OS pipes for Linux, the BSDs, macOS, illumos and Windows.
+//!
+//! pipekit keeps the whole API of the `os_pipe` crate under the same names
+//! ([`pipe()`], [`PipeReader`], [`PipeWriter`], `try_clone`,
+//! [`dup_stdin`], [`dup_stdout`], [`dup_stderr`], `Into<Stdio>` and the
+//! fd/handle traits), so a crate switches with one line in `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! os_pipe = { package = "pipekit", version = "0.1" }
+//! ```
+//!
+//! On top of that it converts directly from and to std's child pipes
+//! (`ChildStdin`, `ChildStdout`, `ChildStderr`) and, on Rust 1.87 or later,
+//! std's own `std::io::PipeReader` and `std::io::PipeWriter`; it forwards
+//! vectored I/O; and every end it opens is close-on-exec (Unix) or not
+//! inheritable (Windows), atomically wherever the system allows.
+//!
+//! # Example
+//!
+//! Joining a child's standard output and standard error in one pipe, in the
+//! order the child wrote them:
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use std::process::Command;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let (mut reader, writer) = pipekit::pipe()?;
+//! let writer_clone = writer.try_clone()?;
+//!
+//! let mut command = Command::new("some-tool");
+//! command.stdout(writer).stderr(writer_clone);
+//! let mut child = command.spawn()?;
+//! // The command holds the writers: drop it, or the read below never ends.
+//! drop(command);
+//!
+//! let mut output = String::new();
+//! reader.read_to_string(&mut output)?;
+//! child.wait()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/join_output.rs` runs this with a real child; try
+//! `cargo run --example join_output`.
+//!
+//! # Deadlocks
+//!
+//! Two mistakes make a program that uses pipes hang forever, and both are
+//! easy to make.
+//!
+//! **A forgotten writer.** A reader sees end of file only when *every* writer
+//! of the pipe has been closed: the original, every clone, and every copy a
+//! child process inherited. A writer kept alive by mistake, most often one
+//! still held by a [`Command`](std::process::Command) after `spawn`, or one
+//! that leaked into an unrelated child, makes `read_to_end` wait forever.
+//! pipekit prevents the leak: every end is close-on-exec / not inheritable,
+//! so a child only ever gets the ends it was given. Dropping your own copies
+//! (and the `Command`) is still up to you.
+//!
+//! **A full buffer.** A pipe holds a fixed amount of data (64 KiB by default
+//! on Linux; 64 KiB for pipekit's pipes on Windows). A writer blocks while the
+//! pipe is full. If a parent writes a child's standard input to the end
+//! before reading its standard output, and the child writes more output than
+//! the pipe holds before it reads all its input, each waits for the other
+//! forever. The same happens when a parent reads a child's standard output
+//! to the end before reading its standard error. The cure is to serve every
+//! pipe at once: a thread per pipe, or one thread that waits for whichever
+//! pipe is ready. Joining standard output and standard error in one pipe, as
+//! in the example above, is another cure for the second case.
+//!
+//! # Platforms
+//!
+//! | Target | Status |
+//! |---|---|
+//! | Linux (x86_64) | built and tested |
+//! | Windows (x86_64, GNU toolchain) | built and tested under wine |
+//! | macOS and iOS (x86_64, aarch64), FreeBSD, NetBSD, illumos, Android | type-checked |
+//! | other Unix targets | expected to work; not checked |
+//! | every other target | builds; [`pipe()`] returns [`ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported) |
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.71. The conversions with `std::io::PipeReader` and
+//! `std::io::PipeWriter` appear when pipekit is built with Rust 1.87 or later.
+//!
+//! # Cargo features
+//!
+//! - `io_safety`: accepted and ignored, because `os_pipe` 1.x had it; the
+//!   I/O-safety traits are always implemented.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+mod pipe;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use crate::pipe::{dup_stderr, dup_stdin, dup_stdout, pipe, PipeReader, PipeWriter};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

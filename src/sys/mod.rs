@@ -1,0 +1,48 @@
+//! Platform backends behind one small contract.
+//!
+//! Exactly one backend is compiled, chosen here and nowhere else, and
+//! re-exported as `imp`. Every backend provides the same items, so that the
+//! portable files above this one never name a platform:
+//!
+//! - `struct Pipe`: one owned pipe end. It has
+//!   `read(&self, &mut [u8])`, `read_vectored(&self, &mut [IoSliceMut])`,
+//!   `write(&self, &[u8])`, `write_vectored(&self, &[IoSlice])`, each one
+//!   system call (or one wait for an overlapped one) with the caller's buffer;
+//!   a read at end of file returns `Ok(0)` on every platform.
+//!   `try_clone(&self) -> io::Result<Pipe>` returns a close-on-exec /
+//!   non-inheritable duplicate; `into_stdio(self) -> Stdio` hands the end to
+//!   `std::process::Command`; and `Debug` shows the fd or handle.
+//! - `fn pipe() -> io::Result<(Pipe, Pipe)>`: a new pipe, read end first, both
+//!   ends close-on-exec / non-inheritable.
+//! - `fn dup_stdin()`, `fn dup_stdout()`, `fn dup_stderr()`:
+//!   `io::Result<Pipe>`, close-on-exec / non-inheritable duplicates of the
+//!   process's standard streams.
+//! - The trait impls that need the platform's types or `unsafe`, for both
+//!   `PipeReader` and `PipeWriter`: on Unix `AsFd`, `AsRawFd`, `FromRawFd`,
+//!   `IntoRawFd`, `From<OwnedFd>` and `From<_> for OwnedFd`; on Windows the
+//!   `*Handle` twins; `From<ChildStdout>`/`From<ChildStderr>` for `PipeReader`
+//!   and `From<ChildStdin>` for `PipeWriter`; and, with `pipekit_std_pipe`,
+//!   `From` both ways with `std::io::PipeReader`/`PipeWriter`.
+//!
+//! The `unsupported` backend compiles on any target: its `Pipe` is an empty
+//! enum, and every function returns [`io::ErrorKind::Unsupported`].
+//!
+//! `unsafe` is allowed in this module only. Each block carries a `// SAFETY:`
+//! comment that states the invariant it relies on.
+//!
+//! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported
+
+#[cfg(unix)]
+pub(crate) mod unix;
+#[cfg(unix)]
+pub(crate) use unix as imp;
+
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+pub(crate) use windows as imp;
+
+#[cfg(not(any(unix, windows)))]
+pub(crate) mod unsupported;
+#[cfg(not(any(unix, windows)))]
+pub(crate) use unsupported as imp;
