@@ -44,7 +44,9 @@ pub(crate) struct Pipe(OwnedFd);
 
 impl fmt::Debug for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pipe").field("fd", &self.0.as_raw_fd()).finish()
+        f.debug_struct("Pipe")
+            .field("fd", &self.0.as_raw_fd())
+            .finish()
     }
 }
 
@@ -124,9 +126,7 @@ impl Pipe {
         // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix (std
         // documents this), each slice is valid for writes of its length, and
         // `count` does not exceed `bufs.len()`.
-        let n = cvt(unsafe {
-            libc::readv(self.0.as_raw_fd(), bufs.as_mut_ptr().cast(), count)
-        })?;
+        let n = cvt(unsafe { libc::readv(self.0.as_raw_fd(), bufs.as_mut_ptr().cast(), count) })?;
         Ok(n as usize)
     }
 
