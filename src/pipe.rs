@@ -181,9 +181,9 @@ pub fn dup_stderr() -> io::Result<PipeWriter> {
 /// - into [`Stdio`], to become a child's standard input;
 /// - from [`ChildStdout`](std::process::ChildStdout) and
 ///   [`ChildStderr`](std::process::ChildStderr);
-/// - on Unix, to and from [`OwnedFd`](std::os::fd::OwnedFd), and through
+/// - on Unix, to and from `OwnedFd`, and through
 ///   `AsFd`, `AsRawFd`, `FromRawFd` and `IntoRawFd`;
-/// - on Windows, to and from [`OwnedHandle`](std::os::windows::io::OwnedHandle),
+/// - on Windows, to and from `OwnedHandle`,
 ///   and through `AsHandle`, `AsRawHandle`, `FromRawHandle` and
 ///   `IntoRawHandle`;
 /// - with Rust 1.87 or later, to and from `std::io::PipeReader` (detected
@@ -212,9 +212,9 @@ pub struct PipeReader(pub(crate) imp::Pipe);
 ///
 /// - into [`Stdio`], to become a child's standard output or error;
 /// - from [`ChildStdin`](std::process::ChildStdin);
-/// - on Unix, to and from [`OwnedFd`](std::os::fd::OwnedFd), and through
+/// - on Unix, to and from `OwnedFd`, and through
 ///   `AsFd`, `AsRawFd`, `FromRawFd` and `IntoRawFd`;
-/// - on Windows, to and from [`OwnedHandle`](std::os::windows::io::OwnedHandle),
+/// - on Windows, to and from `OwnedHandle`,
 ///   and through `AsHandle`, `AsRawHandle`, `FromRawHandle` and
 ///   `IntoRawHandle`;
 /// - with Rust 1.87 or later, to and from `std::io::PipeWriter`.
