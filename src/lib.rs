@@ -45,6 +45,18 @@
 //! `examples/join_output.rs` runs this with a real child; try
 //! `cargo run --example join_output`.
 //!
+//! # Control
+//!
+//! [`PipeOptions`] opens a pipe with a chosen capacity, nonblocking ends,
+//! Linux packet mode or (on Windows) overlapped ends; and each end can be
+//! changed later: [`set_nonblocking`](PipeReader::set_nonblocking),
+//! [`set_capacity`](PipeReader::set_capacity),
+//! [`bytes_available`](PipeReader::bytes_available),
+//! [`set_read_timeout`](PipeReader::set_read_timeout) and
+//! [`set_write_timeout`](PipeWriter::set_write_timeout). An option a platform
+//! cannot honour fails with [`ErrorKind::Unsupported`](std::io::ErrorKind)
+//! and a message that names it; none is silently ignored.
+//!
 //! # Deadlocks
 //!
 //! Two mistakes make a program that uses pipes hang forever, and both are
@@ -91,12 +103,23 @@
 //!   I/O-safety traits are always implemented.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// On targets that are neither Unix nor Windows no pipe end can exist (the
+// backend's `Pipe` is an empty enum), so the code that handles one is
+// unreachable by construction, and the values and helpers only it uses
+// are unused.
+#![cfg_attr(
+    not(any(unix, windows)),
+    allow(unreachable_code, unused_variables, dead_code)
+)]
 #![doc(test(attr(deny(warnings))))]
 
+mod error;
+mod options;
 mod pipe;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use crate::options::PipeOptions;
 pub use crate::pipe::{dup_stderr, dup_stdin, dup_stdout, pipe, PipeReader, PipeWriter};
 
 #[cfg(doctest)]

@@ -9,7 +9,10 @@
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::process::Stdio;
+use std::time::Duration;
 
+use crate::error::invalid_input;
+use crate::options::check_capacity;
 use crate::sys::imp;
 
 /// Opens a new anonymous pipe and returns its two ends, the reader first.
@@ -71,7 +74,10 @@ use crate::sys::imp;
 #[doc(alias = "CreatePipe")]
 pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
     let (reader, writer) = imp::pipe()?;
-    Ok((PipeReader(reader), PipeWriter(writer)))
+    Ok((
+        PipeReader::from_inner(reader),
+        PipeWriter::from_inner(writer),
+    ))
 }
 
 /// Returns a new [`PipeReader`] that reads from this process's standard input.
@@ -105,7 +111,7 @@ pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
 /// # }
 /// ```
 pub fn dup_stdin() -> io::Result<PipeReader> {
-    imp::dup_stdin().map(PipeReader)
+    imp::dup_stdin().map(PipeReader::from_inner)
 }
 
 /// Returns a new [`PipeWriter`] that writes to this process's standard output.
@@ -139,7 +145,7 @@ pub fn dup_stdin() -> io::Result<PipeReader> {
 /// # }
 /// ```
 pub fn dup_stdout() -> io::Result<PipeWriter> {
-    imp::dup_stdout().map(PipeWriter)
+    imp::dup_stdout().map(PipeWriter::from_inner)
 }
 
 /// Returns a new [`PipeWriter`] that writes to this process's standard error.
@@ -167,7 +173,7 @@ pub fn dup_stdout() -> io::Result<PipeWriter> {
 /// # }
 /// ```
 pub fn dup_stderr() -> io::Result<PipeWriter> {
-    imp::dup_stderr().map(PipeWriter)
+    imp::dup_stderr().map(PipeWriter::from_inner)
 }
 
 /// The reading end of a pipe, returned by [`pipe()`] and [`dup_stdin()`].
@@ -198,7 +204,10 @@ pub fn dup_stderr() -> io::Result<PipeWriter> {
 /// `ERROR_BROKEN_PIPE` the system reports; a reader made from a `ChildStdout`
 /// or `ChildStderr` (whose handles std opens for overlapped I/O) waits for
 /// each overlapped read to complete, so it reads like any other reader.
-pub struct PipeReader(pub(crate) imp::Pipe);
+pub struct PipeReader {
+    inner: imp::Pipe,
+    timeout: TimeoutCell,
+}
 
 /// The writing end of a pipe, returned by [`pipe()`], [`dup_stdout()`] and
 /// [`dup_stderr()`].
@@ -237,7 +246,10 @@ pub struct PipeReader(pub(crate) imp::Pipe);
 ///
 /// On Windows, a write that finds no reader fails with `ERROR_NO_DATA`,
 /// reported as `BrokenPipe`.
-pub struct PipeWriter(pub(crate) imp::Pipe);
+pub struct PipeWriter {
+    inner: imp::Pipe,
+    timeout: TimeoutCell,
+}
 
 impl PipeReader {
     /// Returns a new reader for the same pipe.
@@ -273,7 +285,109 @@ impl PipeReader {
     /// # }
     /// ```
     pub fn try_clone(&self) -> io::Result<PipeReader> {
-        self.0.try_clone().map(PipeReader)
+        let clone = PipeReader::from_inner(self.inner.try_clone()?);
+        clone.timeout.set(self.timeout.get());
+        Ok(clone)
+    }
+
+    /// Returns how many bytes can be read now without blocking.
+    ///
+    /// The count is a snapshot: a writer may add bytes, and another reader
+    /// of the same pipe may take some, as soon as it is returned. 0 means
+    /// the pipe is empty, whether or not a writer is still open.
+    ///
+    /// # Errors
+    ///
+    /// The system's error if the query fails, for example on a reader made
+    /// from something that is not a pipe.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Unix: `ioctl(FIONREAD)`. Windows: `PeekNamedPipe`'s total bytes
+    /// available.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (mut reader, mut writer) = pipekit::pipe()?;
+    /// writer.write_all(b"hello")?;
+    /// assert_eq!(reader.bytes_available()?, 5);
+    /// reader.read_exact(&mut [0; 2])?;
+    /// assert_eq!(reader.bytes_available()?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[doc(alias = "FIONREAD")]
+    #[doc(alias = "PeekNamedPipe")]
+    pub fn bytes_available(&self) -> io::Result<usize> {
+        self.inner.bytes_available()
+    }
+
+    /// Sets how long a read may wait for data; `None` (the default) waits
+    /// without limit.
+    ///
+    /// A read that finds no data within the timeout fails with
+    /// [`io::ErrorKind::TimedOut`] and consumes nothing. Data or end of file
+    /// that arrives in time ends the wait at once. The time is measured on
+    /// the monotonic clock, and a signal that interrupts the wait does not
+    /// shorten or lengthen it. The timeout belongs to this `PipeReader`
+    /// (and is copied by [`try_clone`](PipeReader::try_clone)); other
+    /// handles to the same pipe are not affected.
+    ///
+    /// `TimedOut` was chosen over `WouldBlock` (which std's sockets return on
+    /// Unix) because `WouldBlock` also means "nonblocking and empty", and the
+    /// two call for different handling.
+    ///
+    /// # Errors
+    ///
+    /// - [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`, as
+    ///   [`TcpStream::set_read_timeout`](std::net::TcpStream::set_read_timeout)
+    ///   does.
+    /// - [`io::ErrorKind::Unsupported`] on a Windows end that is not
+    ///   overlapped.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Unix: `poll(2)` before each read. If several readers share the pipe,
+    /// another may take the data between the `poll` and the read, and the
+    /// read then waits for more, past the timeout. Windows: the end must be
+    /// overlapped ([`PipeOptions::overlapped_reader`](crate::PipeOptions));
+    /// the read is cancelled (`CancelIoEx`) when the timeout expires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// // On Windows only an overlapped end can time out.
+    /// #[cfg(windows)]
+    /// let (mut reader, _writer) = pipekit::PipeOptions::new().overlapped_reader(true).create()?;
+    /// #[cfg(not(windows))]
+    /// let (mut reader, _writer) = pipekit::pipe()?;
+    /// reader.set_read_timeout(Some(Duration::from_millis(10)))?;
+    /// let err = reader.read(&mut [0; 8]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        if timeout.is_some() {
+            self.inner.check_timeouts()?;
+        }
+        self.timeout.set(timeout);
+        Ok(())
+    }
+
+    /// Returns the read timeout set by
+    /// [`set_read_timeout`](PipeReader::set_read_timeout), or `None`.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.timeout.get()
     }
 }
 
@@ -317,29 +431,102 @@ impl PipeWriter {
     /// # }
     /// ```
     pub fn try_clone(&self) -> io::Result<PipeWriter> {
-        self.0.try_clone().map(PipeWriter)
+        let clone = PipeWriter::from_inner(self.inner.try_clone()?);
+        clone.timeout.set(self.timeout.get());
+        Ok(clone)
+    }
+
+    /// Sets how long a write may wait for room in the pipe; `None` (the
+    /// default) waits without limit.
+    ///
+    /// A write that finds no room within the timeout fails with
+    /// [`io::ErrorKind::TimedOut`] and writes nothing. The time is measured on
+    /// the monotonic clock, and a signal that interrupts the wait does not
+    /// shorten or lengthen it. The timeout belongs to this `PipeWriter` (and
+    /// is copied by [`try_clone`](PipeWriter::try_clone)).
+    ///
+    /// # Errors
+    ///
+    /// - [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`.
+    /// - [`io::ErrorKind::Unsupported`] on a Windows end that is not
+    ///   overlapped.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Unix: `poll(2)` before each write, and then at most `PIPE_BUF` bytes
+    /// per write (4096 on Linux, 512 on some systems), which a pipe with room
+    /// takes without blocking; [`Write::write_all`] loops as usual. Another
+    /// writer that fills the pipe between the `poll` and the write can still
+    /// make the write wait. Windows: the end must be overlapped
+    /// ([`PipeOptions::overlapped_writer`](crate::PipeOptions)); each timed
+    /// write moves at most the pipe's capacity, so that a write that has not
+    /// completed at the timeout can be cancelled (`CancelIoEx`) having moved
+    /// nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Write};
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// // On Windows only an overlapped end can time out.
+    /// #[cfg(windows)]
+    /// let (_reader, mut writer) = pipekit::PipeOptions::new().overlapped_writer(true).create()?;
+    /// #[cfg(not(windows))]
+    /// let (_reader, mut writer) = pipekit::pipe()?;
+    /// writer.set_write_timeout(Some(Duration::from_millis(10)))?;
+    /// // Nobody reads, so the pipe fills up and then the write times out.
+    /// let err = writer.write_all(&vec![0; 1 << 24]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        if timeout.is_some() {
+            self.inner.check_timeouts()?;
+        }
+        self.timeout.set(timeout);
+        Ok(())
+    }
+
+    /// Returns the write timeout set by
+    /// [`set_write_timeout`](PipeWriter::set_write_timeout), or `None`.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.timeout.get()
     }
 }
 
 impl fmt::Debug for PipeReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PipeReader").field(&self.0).finish()
+        f.debug_tuple("PipeReader").field(&self.inner).finish()
     }
 }
 
 impl fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PipeWriter").field(&self.0).finish()
+        f.debug_tuple("PipeWriter").field(&self.inner).finish()
     }
 }
 
 impl Read for &PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        match self.timeout.get() {
+            Some(timeout) if !buf.is_empty() => self.inner.read_timeout(buf, timeout),
+            _ => self.inner.read(buf),
+        }
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.0.read_vectored(bufs)
+        match self.timeout.get() {
+            None => self.inner.read_vectored(bufs),
+            // A timed read fills the first buffer that has room.
+            Some(timeout) => match bufs.iter_mut().find(|buf| !buf.is_empty()) {
+                Some(buf) => self.inner.read_timeout(buf, timeout),
+                None => Ok(0),
+            },
+        }
     }
 }
 
@@ -363,11 +550,21 @@ impl Read for PipeReader {
 
 impl Write for &PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        match self.timeout.get() {
+            Some(timeout) if !buf.is_empty() => self.inner.write_timeout(buf, timeout),
+            _ => self.inner.write(buf),
+        }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
+        match self.timeout.get() {
+            None => self.inner.write_vectored(bufs),
+            // A timed write sends from the first buffer that is not empty.
+            Some(timeout) => match bufs.iter().find(|buf| !buf.is_empty()) {
+                Some(buf) => self.inner.write_timeout(buf, timeout),
+                None => Ok(0),
+            },
+        }
     }
 
     /// Does nothing: writes to a pipe are not buffered.
@@ -402,7 +599,7 @@ impl From<PipeReader> for Stdio {
     /// reader itself is closed in this process when the
     /// [`Command`](std::process::Command) holding it is dropped.
     fn from(reader: PipeReader) -> Stdio {
-        reader.0.into_stdio()
+        reader.inner.into_stdio()
     }
 }
 
@@ -414,6 +611,207 @@ impl From<PipeWriter> for Stdio {
     /// [`Command`](std::process::Command) holding it is dropped. Until then
     /// the pipe's reader does not see end of file.
     fn from(writer: PipeWriter) -> Stdio {
-        writer.0.into_stdio()
+        writer.inner.into_stdio()
+    }
+}
+
+/// The methods both ends share: construction from the backend, nonblocking
+/// mode and capacity.
+macro_rules! common_methods {
+    ($end:ident, $nonblocking_example:literal) => {
+        impl $end {
+            pub(crate) fn from_inner(inner: imp::Pipe) -> $end {
+                $end {
+                    inner,
+                    timeout: TimeoutCell::default(),
+                }
+            }
+
+            pub(crate) fn inner(&self) -> &imp::Pipe {
+                &self.inner
+            }
+
+            pub(crate) fn into_inner(self) -> imp::Pipe {
+                self.inner
+            }
+
+            /// Switches this end to nonblocking mode (`true`) or back to
+            /// blocking mode (`false`).
+            ///
+            /// In nonblocking mode a read from an empty pipe, or a write to a
+            /// full one, fails at once with [`io::ErrorKind::WouldBlock`]
+            /// instead of waiting, and moves no data. End of file is still
+            /// `Ok(0)`, and a write with no reader is still
+            /// [`io::ErrorKind::BrokenPipe`].
+            ///
+            /// # Errors
+            ///
+            /// The system's error if the mode cannot be changed.
+            ///
+            /// # Platform-specific behavior
+            ///
+            /// - Unix: `O_NONBLOCK`, set with `ioctl(FIONBIO)` on Linux and
+            ///   `fcntl(F_SETFL)` elsewhere. The flag belongs to the open file
+            ///   description, so it also changes every clone of this end and
+            ///   the same end in any child it was handed to. Switch an end
+            ///   back to blocking before giving it to a child: most programs
+            ///   do not expect a nonblocking standard stream.
+            /// - Windows: `PIPE_NOWAIT` with `SetNamedPipeHandleState`, a mode
+            ///   Microsoft keeps for LAN Manager 2.0 compatibility. It too is
+            ///   shared by every handle to the same end. A read from an empty
+            ///   pipe fails with `WouldBlock` (the system says
+            ///   `ERROR_NO_DATA`, which std would report as `BrokenPipe`), and
+            ///   a write is all or nothing: a write that does not fit moves
+            ///   nothing and fails with `WouldBlock`.
+            ///
+            /// # Examples
+            ///
+            #[doc = $nonblocking_example]
+            pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+                self.inner.set_nonblocking(nonblocking)
+            }
+
+            /// Returns whether this end is in nonblocking mode, as the system
+            /// reports it (so a change made through a clone, or by another
+            /// process, shows).
+            ///
+            /// # Errors
+            ///
+            /// The system's error if the mode cannot be read.
+            ///
+            /// # Platform-specific behavior
+            ///
+            /// Unix: `fcntl(F_GETFL)`. Windows: `GetNamedPipeHandleState`,
+            /// which needs read-attributes access: it fails with
+            /// `PermissionDenied` on a writer made from a `ChildStdin`, which
+            /// std opens without it (so does [`capacity`](Self::capacity)).
+            pub fn nonblocking(&self) -> io::Result<bool> {
+                self.inner.nonblocking()
+            }
+
+            /// Returns how many bytes the pipe can hold.
+            ///
+            /// # Errors
+            ///
+            /// [`io::ErrorKind::Unsupported`] where the system cannot tell
+            /// (Unix systems other than Linux and Android); the system's error
+            /// if the query fails.
+            ///
+            /// # Platform-specific behavior
+            ///
+            /// Linux and Android: `fcntl(F_GETPIPE_SZ)`. Windows:
+            /// `GetNamedPipeInfo`, the buffer quota of this end's direction.
+            #[doc(alias = "F_GETPIPE_SZ")]
+            pub fn capacity(&self) -> io::Result<usize> {
+                self.inner.capacity()
+            }
+
+            /// Resizes the pipe to hold at least `bytes` bytes, and returns
+            /// the capacity granted, which may be larger.
+            ///
+            /// # Errors
+            ///
+            /// - [`io::ErrorKind::InvalidInput`] for 0 or more than
+            ///   `i32::MAX` bytes, before any system call.
+            /// - [`io::ErrorKind::Unsupported`] where a pipe cannot be resized
+            ///   after it is made (Windows: use
+            ///   [`PipeOptions::capacity`](crate::PipeOptions::capacity);
+            ///   Unix systems other than Linux and Android).
+            /// - On Linux, `PermissionDenied` (`EPERM`) above
+            ///   `/proc/sys/fs/pipe-max-size` without `CAP_SYS_RESOURCE`, or
+            ///   when the user's pipes are at `pipe-user-pages-hard`; and
+            ///   `ResourceBusy` (`EBUSY`) below the bytes already in the pipe.
+            ///   The message names the limit; the system's error is the
+            ///   [`source`](std::error::Error::source).
+            ///
+            /// # Platform-specific behavior
+            ///
+            /// Linux and Android: `fcntl(F_SETPIPE_SZ)`, which rounds up to a
+            /// power of two pages.
+            #[doc(alias = "F_SETPIPE_SZ")]
+            pub fn set_capacity(&self, bytes: usize) -> io::Result<usize> {
+                check_capacity(bytes)?;
+                self.inner.set_capacity(bytes)
+            }
+        }
+    };
+}
+
+common_methods!(
+    PipeReader,
+    "```
+use std::io::{ErrorKind, Read};
+
+# fn main() -> std::io::Result<()> {
+let (mut reader, _writer) = pipekit::pipe()?;
+reader.set_nonblocking(true)?;
+assert!(reader.nonblocking()?);
+// Empty, with a writer open: a blocking read would wait here.
+let err = reader.read(&mut [0; 8]).unwrap_err();
+assert_eq!(err.kind(), ErrorKind::WouldBlock);
+# Ok(())
+# }
+```"
+);
+common_methods!(
+    PipeWriter,
+    "```
+use std::io::{ErrorKind, Write};
+
+# fn main() -> std::io::Result<()> {
+let (_reader, mut writer) = pipekit::pipe()?;
+writer.set_nonblocking(true)?;
+// Nobody reads: the write that finds the pipe full fails instead of waiting.
+let err = loop {
+    if let Err(err) = writer.write(&[0; 4096]) {
+        break err;
+    }
+};
+assert_eq!(err.kind(), ErrorKind::WouldBlock);
+# Ok(())
+# }
+```"
+);
+
+/// Rejects the zero timeout, as std's sockets do.
+fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(invalid_input(
+            "pipekit: a zero timeout is not allowed; pass None to wait without limit, \
+             or use set_nonblocking(true) not to wait at all"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// A timeout that can be changed through `&self`, read before every read or
+/// write: nanoseconds in an atomic, 0 for none. Timeouts beyond what 64 bits
+/// of nanoseconds hold (584 years) are kept as that maximum.
+#[derive(Debug, Default)]
+struct TimeoutCell(AtomicNanos);
+
+#[cfg(target_has_atomic = "64")]
+type AtomicNanos = std::sync::atomic::AtomicU64;
+#[cfg(not(target_has_atomic = "64"))]
+type AtomicNanos = std::sync::Mutex<u64>;
+
+impl TimeoutCell {
+    fn get(&self) -> Option<Duration> {
+        #[cfg(target_has_atomic = "64")]
+        let nanos = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(target_has_atomic = "64"))]
+        let nanos = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (nanos != 0).then(|| Duration::from_nanos(nanos))
+    }
+
+    fn set(&self, timeout: Option<Duration>) {
+        let nanos = timeout.map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        #[cfg(target_has_atomic = "64")]
+        self.0.store(nanos, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(target_has_atomic = "64"))]
+        {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = nanos;
+        }
     }
 }

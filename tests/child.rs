@@ -7,106 +7,38 @@
 //! if any failed. Arguments that do not start with `-` filter tests by
 //! substring, as libtest does.
 
+#[macro_use]
 mod util;
 
 use std::collections::BTreeSet;
-use std::env;
 use std::io::{self, Read, Write};
-use std::panic;
-use std::process::{self, Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use pipekit::{pipe, PipeReader, PipeWriter};
-use util::watchdog;
+use util::{child, Test};
 
-const ROLE: &str = "PIPEKIT_TEST_CHILD";
-
-type Test = (&'static str, fn());
-
-const TESTS: &[Test] = &[
-    (
-        "join_stdout_and_stderr_in_one_pipe",
-        join_stdout_and_stderr_in_one_pipe,
-    ),
-    (
-        "forgotten_writers_do_not_leak_into_children",
-        forgotten_writers_do_not_leak_into_children,
-    ),
-    (
-        "children_hold_only_the_pipes_they_are_given",
-        children_hold_only_the_pipes_they_are_given,
-    ),
-    (
-        "stress_concurrent_pipes_and_spawns",
-        stress_concurrent_pipes_and_spawns,
-    ),
-    (
-        "dup_std_streams_work_and_are_not_inherited",
-        dup_std_streams_work_and_are_not_inherited,
-    ),
-    (
-        "child_std_pipes_convert_and_keep_working",
-        child_std_pipes_convert_and_keep_working,
-    ),
-    (
-        "pipeline_through_stdio_conversions",
-        pipeline_through_stdio_conversions,
-    ),
+const TESTS: &[Test] = tests![
+    join_stdout_and_stderr_in_one_pipe,
+    forgotten_writers_do_not_leak_into_children,
+    children_hold_only_the_pipes_they_are_given,
+    stress_concurrent_pipes_and_spawns,
+    dup_std_streams_work_and_are_not_inherited,
+    child_std_pipes_convert_and_keep_working,
+    pipeline_through_stdio_conversions,
     #[cfg(unix)]
-    (
-        "descriptor_exhaustion_fails_cleanly",
-        descriptor_exhaustion_fails_cleanly,
-    ),
+    descriptor_exhaustion_fails_cleanly,
+    #[cfg(target_os = "linux")]
+    unprivileged_capacity_above_the_limit_names_it,
 ];
 
 fn main() {
-    if let Ok(role) = env::var(ROLE) {
-        child_main(&role);
-        return;
+    match util::child_role() {
+        Some(role) => child_main(&role),
+        None => util::run_tests(TESTS),
     }
-    let filters: Vec<String> = env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<&Test> = TESTS
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests", selected.len());
-    let mut failed = Vec::new();
-    for &(name, test) in &selected {
-        let outcome = panic::catch_unwind(|| watchdog(test));
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        if outcome.is_err() {
-            failed.push(name);
-        }
-    }
-    if !failed.is_empty() {
-        println!("\nfailures:");
-        for name in &failed {
-            println!("    {name}");
-        }
-    }
-    println!(
-        "\n{} passed, {} failed",
-        selected.len() - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        process::exit(1);
-    }
-}
-
-/// A command that runs this binary as the child `role`.
-fn child(role: &str) -> Command {
-    let mut command = Command::new(env::current_exe().expect("current_exe"));
-    command.env(ROLE, role);
-    command
 }
 
 /// Waits for `child` and asserts it succeeded.
@@ -147,6 +79,8 @@ fn child_main(role: &str) {
         "dup-std" => dup_std_child(),
         #[cfg(unix)]
         "exhaust-descriptors" => os::exhaustion_child(),
+        #[cfg(target_os = "linux")]
+        "capacity-above-limit" => os::capacity_above_limit_child(),
         other => panic!("unknown child role {other:?}"),
     }
 }
@@ -436,6 +370,21 @@ fn descriptor_exhaustion_fails_cleanly() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
 }
 
+#[cfg(target_os = "linux")]
+fn unprivileged_capacity_above_the_limit_names_it() {
+    let output = child("capacity-above-limit")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "capacity-above-limit failed: {}",
+        output.status
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+}
+
 // -- platform parts ------------------------------------------------------------
 
 #[cfg(unix)]
@@ -564,6 +513,56 @@ mod os {
         let last = reader.try_clone().unwrap();
         drop(last);
         assert_eq!(open_fds(limit), before);
+        println!("ok");
+    }
+
+    /// As an unprivileged user (dropping root first if need be, so that
+    /// CAP_SYS_RESOURCE is gone), asks for more than pipe-max-size allows.
+    #[cfg(target_os = "linux")]
+    pub fn capacity_above_limit_child() {
+        // SAFETY: geteuid, setgid and setuid take plain integers; this child
+        // process is single-threaded, so the ids change for all of it.
+        #[allow(unsafe_code)]
+        unsafe {
+            if libc::geteuid() == 0 {
+                assert_eq!(
+                    libc::setgid(65534),
+                    0,
+                    "setgid: {}",
+                    io::Error::last_os_error()
+                );
+                assert_eq!(
+                    libc::setuid(65534),
+                    0,
+                    "setuid: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        }
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let (reader, _writer) = pipe().unwrap();
+        let before = reader.capacity().unwrap();
+        let err = reader.set_capacity(max + 1).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("pipe-max-size"), "{message}");
+        assert!(message.contains(&format!("({max} bytes)")), "{message}");
+        assert_eq!(
+            reader.capacity().unwrap(),
+            before,
+            "a refused resize changed the pipe"
+        );
+
+        let err = pipekit::PipeOptions::new()
+            .capacity(max + 1)
+            .create()
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        assert!(err.to_string().contains("pipe-max-size"), "{err}");
         println!("ok");
     }
 }

@@ -1,7 +1,9 @@
 //! Windows-only checks of the backend: handle inheritance, the buffer size,
-//! end of file and broken pipes, zero-length transfers, and reads and writes
+//! end of file and broken pipes, zero-length transfers, reads and writes
 //! on handles opened for overlapped I/O (including std's child pipes and two
-//! threads sharing one `&PipeReader`).
+//! threads sharing one `&PipeReader`), and pipe control: `PipeOptions`'
+//! overlapped ends (unnamed NT pipes), capacity, `PIPE_NOWAIT`, bytes
+//! available, timeouts, and the options Windows cannot honour.
 //!
 //! Tests that need a child process re-run this executable with
 //! `PIPEKIT_WINDOWS_HELPER` set, which makes the `helper` test act as that
@@ -28,16 +30,17 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::thread;
+use std::time::{Duration, Instant};
 
-use pipekit::{pipe, PipeReader, PipeWriter};
+use pipekit::{pipe, PipeOptions, PipeReader, PipeWriter};
 use util::{pattern, watchdog};
 use windows_sys::Win32::Foundation::{
-    GetHandleInformation, ERROR_NO_DATA, GENERIC_READ, GENERIC_WRITE, HANDLE, HANDLE_FLAG_INHERIT,
-    INVALID_HANDLE_VALUE,
+    GetHandleInformation, ERROR_IO_PENDING, ERROR_NO_DATA, GENERIC_READ, GENERIC_WRITE, HANDLE,
+    HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
-    PIPE_ACCESS_INBOUND, PIPE_ACCESS_OUTBOUND,
+    CreateFileW, ReadFile, WriteFile, FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED,
+    FILE_READ_ATTRIBUTES, OPEN_EXISTING, PIPE_ACCESS_INBOUND, PIPE_ACCESS_OUTBOUND,
 };
 use windows_sys::Win32::System::Console::{
     GetStdHandle, SetStdHandle, STD_ERROR_HANDLE, STD_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
@@ -46,6 +49,10 @@ use windows_sys::Win32::System::Pipes::{
     CreateNamedPipeW, GetNamedPipeInfo, PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS,
     PIPE_TYPE_BYTE, PIPE_WAIT,
 };
+use windows_sys::Win32::System::Threading::{
+    CreateEventW, GetCurrentProcess, GetProcessHandleCount,
+};
+use windows_sys::Win32::System::IO::{GetOverlappedResult, OVERLAPPED};
 
 /// The environment variable that turns this executable into a helper child.
 const HELPER: &str = "PIPEKIT_WINDOWS_HELPER";
@@ -110,6 +117,13 @@ fn own(handle: HANDLE, call: &str) -> OwnedHandle {
 /// Rust 1.90. Returns `(server, client)`; with `inbound` the server is the
 /// read end.
 fn overlapped_pipe(inbound: bool) -> (OwnedHandle, OwnedHandle) {
+    named_pipe(inbound, 65536, 65536)
+}
+
+/// `overlapped_pipe` with the given outbound (server to client) and inbound
+/// (client to server) buffer quotas. A writing client may also read its
+/// attributes, so that its buffer sizes can be asked.
+fn named_pipe(inbound: bool, out_size: u32, in_size: u32) -> (OwnedHandle, OwnedHandle) {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let name = wide(&format!(
         r"\\.\pipe\pipekit-test-{}-{}",
@@ -129,14 +143,18 @@ fn overlapped_pipe(inbound: bool) -> (OwnedHandle, OwnedHandle) {
             direction | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE,
             PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
             1,
-            65536,
-            65536,
+            out_size,
+            in_size,
             0,
             ptr::null(),
         )
     };
     let server = own(server, "CreateNamedPipeW");
-    let access = if inbound { GENERIC_WRITE } else { GENERIC_READ };
+    let access = if inbound {
+        GENERIC_WRITE | FILE_READ_ATTRIBUTES
+    } else {
+        GENERIC_READ
+    };
     // SAFETY: as above; flags 0 opens the client end for synchronous I/O.
     let client = unsafe {
         CreateFileW(
@@ -608,6 +626,583 @@ fn child_stdin_writes_through_a_pipe_writer() {
         assert_eq!(
             String::from_utf8_lossy(report),
             format!("{BIG} bytes, same")
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// PipeOptions: overlapped ends (unnamed NT pipes), capacity, nonblocking
+// mode, bytes available, timeouts
+
+/// The four ways pipekit opens a pipe on Windows: `CreatePipe`, and an NT
+/// pipe with the reader, the writer or both overlapped. Each with its name
+/// for assertion messages.
+fn every_kind(capacity: Option<usize>) -> Vec<(&'static str, PipeReader, PipeWriter)> {
+    [
+        ("CreatePipe", false, false),
+        ("NT pipe, overlapped reader", true, false),
+        ("NT pipe, overlapped writer", false, true),
+        ("NT pipe, both overlapped", true, true),
+    ]
+    .into_iter()
+    .map(|(name, overlapped_reader, overlapped_writer)| {
+        let mut options = PipeOptions::new();
+        options
+            .overlapped_reader(overlapped_reader)
+            .overlapped_writer(overlapped_writer);
+        if let Some(bytes) = capacity {
+            options.capacity(bytes);
+        }
+        let (reader, writer) = options
+            .create()
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(overlapped(&reader), overlapped_reader, "{name}: {reader:?}");
+        assert_eq!(overlapped(&writer), overlapped_writer, "{name}: {writer:?}");
+        (name, reader, writer)
+    })
+    .collect()
+}
+
+/// Writes into a nonblocking `writer` until the pipe is full: 4096 bytes at
+/// a time, then (as `PIPE_NOWAIT` writes are all or nothing under wine) one
+/// byte at a time. Returns how many bytes went in; each stop must be
+/// `WouldBlock`, never `Ok(0)`.
+fn fill_nonblocking(writer: &PipeWriter, name: &str) -> usize {
+    let mut total = 0;
+    for chunk in [4096, 1] {
+        let data = vec![0x5a; chunk];
+        loop {
+            match (&*writer).write(&data) {
+                Ok(n) => {
+                    assert!(n > 0, "{name}: Ok(0) from a nonblocking write");
+                    total += n;
+                }
+                Err(err) => {
+                    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{name}: {err:?}");
+                    break;
+                }
+            }
+            assert!(total <= 64 << 20, "{name}: the pipe never fills");
+        }
+    }
+    total
+}
+
+/// A manual-reset event for a raw overlapped operation.
+fn raw_event() -> OwnedHandle {
+    // SAFETY: NULL security attributes and name are allowed.
+    own(
+        unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) },
+        "CreateEventW",
+    )
+}
+
+/// The number of handles this process has open. (Wine 8 reports 0.)
+fn handle_count() -> u32 {
+    let mut count = 0;
+    // SAFETY: the pseudo handle of the current process needs no closing, and
+    // `count` is a writable local.
+    let ok = unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut count) };
+    assert_ne!(
+        ok,
+        0,
+        "GetProcessHandleCount: {}",
+        io::Error::last_os_error()
+    );
+    count
+}
+
+/// The value of a handle opened now, in handle-table slots. A new handle
+/// takes a free slot of the process's handle table (the lowest under wine,
+/// a recently freed one on Windows), so the value stays put while handles
+/// are closed as fast as they are opened, and grows by one slot per handle
+/// that leaks.
+fn next_handle_slot() -> usize {
+    raw_event().as_raw_handle() as usize / 4
+}
+
+#[test]
+fn overlapped_reader_option_gives_an_overlapped_reader_and_a_synchronous_writer() {
+    watchdog(|| {
+        let (reader, mut writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+        assert!(overlapped(&reader), "{reader:?}");
+        assert!(!overlapped(&writer), "{writer:?}");
+        assert!(!inheritable(&reader) && !inheritable(&writer));
+        let clone = reader.try_clone().unwrap();
+        assert!(overlapped(&clone) && !inheritable(&clone));
+        drop(clone);
+
+        // A raw overlapped ReadFile on the empty pipe is queued and returns
+        // at once (on a synchronous handle it would block here for good).
+        let event = raw_event();
+        let mut overlapped_io = OVERLAPPED {
+            hEvent: event.as_raw_handle() as HANDLE,
+            ..OVERLAPPED::default()
+        };
+        let mut buf = [0u8; 16];
+        // SAFETY: `buf` and `overlapped_io` stay in place until
+        // GetOverlappedResult below has waited for the read to complete.
+        let ok = unsafe {
+            ReadFile(
+                reader.as_raw_handle() as HANDLE,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                ptr::null_mut(),
+                &mut overlapped_io,
+            )
+        };
+        let err = io::Error::last_os_error();
+        assert_eq!(ok, 0, "ReadFile completed on an empty pipe");
+        assert_eq!(err.raw_os_error(), Some(ERROR_IO_PENDING as i32), "{err}");
+        writer.write_all(b"hello").unwrap();
+        let mut done = 0;
+        // SAFETY: as above; bWait = TRUE waits for the read.
+        let ok = unsafe {
+            GetOverlappedResult(
+                reader.as_raw_handle() as HANDLE,
+                &overlapped_io,
+                &mut done,
+                1,
+            )
+        };
+        assert_ne!(ok, 0, "GetOverlappedResult: {}", io::Error::last_os_error());
+        assert_eq!(&buf[..done as usize], b"hello");
+
+        // The synchronous writer works in a child as its standard output.
+        let mut child = helper_child(
+            "write-both",
+            Stdio::null(),
+            Stdio::from(writer),
+            Stdio::null(),
+        )
+        .spawn()
+        .unwrap();
+        let mut out = Vec::new();
+        (&reader).read_to_end(&mut out).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(
+            between(&out, b"<begin>", b"<end>") == pattern(BIG),
+            "the child's output differs"
+        );
+    });
+}
+
+#[test]
+fn overlapped_writer_option_gives_an_overlapped_writer_and_a_synchronous_reader() {
+    watchdog(|| {
+        let (mut reader, writer) = PipeOptions::new().overlapped_writer(true).create().unwrap();
+        assert!(overlapped(&writer), "{writer:?}");
+        assert!(!overlapped(&reader), "{reader:?}");
+        assert!(!inheritable(&reader) && !inheritable(&writer));
+
+        // Fill the pipe, then a raw overlapped WriteFile of one more byte
+        // is queued and returns at once.
+        let capacity = writer.capacity().unwrap();
+        (&writer).write_all(&vec![1; capacity]).unwrap();
+        let event = raw_event();
+        let mut overlapped_io = OVERLAPPED {
+            hEvent: event.as_raw_handle() as HANDLE,
+            ..OVERLAPPED::default()
+        };
+        let byte = [2u8];
+        // SAFETY: `byte` and `overlapped_io` stay in place until
+        // GetOverlappedResult below has waited for the write to complete.
+        let ok = unsafe {
+            WriteFile(
+                writer.as_raw_handle() as HANDLE,
+                byte.as_ptr(),
+                1,
+                ptr::null_mut(),
+                &mut overlapped_io,
+            )
+        };
+        let err = io::Error::last_os_error();
+        assert_eq!(ok, 0, "WriteFile completed on a full pipe");
+        assert_eq!(err.raw_os_error(), Some(ERROR_IO_PENDING as i32), "{err}");
+        let mut all = vec![0; capacity + 1];
+        reader.read_exact(&mut all).unwrap();
+        assert!(all[..capacity].iter().all(|&b| b == 1) && all[capacity] == 2);
+        let mut done = 0;
+        // SAFETY: as above; bWait = TRUE waits for the write.
+        let ok = unsafe {
+            GetOverlappedResult(
+                writer.as_raw_handle() as HANDLE,
+                &overlapped_io,
+                &mut done,
+                1,
+            )
+        };
+        assert_ne!(ok, 0, "GetOverlappedResult: {}", io::Error::last_os_error());
+        assert_eq!(done, 1);
+
+        // The synchronous reader works in a child as its standard input.
+        let mut child = helper_child(
+            "check-stdin",
+            Stdio::from(reader),
+            Stdio::piped(),
+            Stdio::null(),
+        )
+        .spawn()
+        .unwrap();
+        (&writer).write_all(&pattern(BIG)).unwrap();
+        drop(writer);
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            String::from_utf8_lossy(between(&out, b"<begin>", b"<end>")),
+            format!("{BIG} bytes, same")
+        );
+    });
+}
+
+#[test]
+fn capacity_option_is_what_both_ends_report_and_what_the_pipe_holds() {
+    watchdog(|| {
+        for bytes in [16384, 1 << 20] {
+            for (name, reader, writer) in every_kind(Some(bytes)) {
+                assert_eq!(reader.capacity().unwrap(), bytes, "{name}: reader");
+                assert_eq!(writer.capacity().unwrap(), bytes, "{name}: writer");
+                writer.set_nonblocking(true).unwrap();
+                assert_eq!(fill_nonblocking(&writer, name), bytes, "{name}");
+                assert_eq!(reader.bytes_available().unwrap(), bytes, "{name}");
+            }
+        }
+        // Without the option: the 64 KiB of pipe().
+        for (name, reader, writer) in every_kind(None) {
+            assert_eq!(reader.capacity().unwrap(), 65536, "{name}: reader");
+            assert_eq!(writer.capacity().unwrap(), 65536, "{name}: writer");
+        }
+    });
+}
+
+#[test]
+fn capacity_is_the_buffer_that_data_flows_through_on_foreign_pipes() {
+    watchdog(|| {
+        // Inbound: the server reads, so the data goes through the inbound
+        // buffer, whichever end is asked.
+        let (server, client) = named_pipe(true, 4096, 16384);
+        let (reader, writer) = (PipeReader::from(server), PipeWriter::from(client));
+        assert_eq!(reader.capacity().unwrap(), 16384, "inbound: server reader");
+        assert_eq!(writer.capacity().unwrap(), 16384, "inbound: client writer");
+        writer.set_nonblocking(true).unwrap();
+        assert_eq!(fill_nonblocking(&writer, "inbound"), 16384);
+
+        // Outbound: the server writes, through the outbound buffer. (The
+        // server end CreateNamedPipeW opens for writing only has no
+        // FILE_READ_ATTRIBUTES, so only the reader can be asked.)
+        let (server, client) = named_pipe(false, 16384, 4096);
+        let (reader, writer) = (PipeReader::from(client), PipeWriter::from(server));
+        assert_eq!(reader.capacity().unwrap(), 16384, "outbound: client reader");
+        writer.set_nonblocking(true).unwrap();
+        assert_eq!(fill_nonblocking(&writer, "outbound"), 16384);
+    });
+}
+
+#[test]
+fn nonblocking_mode_works_on_every_kind_of_end() {
+    watchdog(|| {
+        for (name, reader, writer) in every_kind(None) {
+            assert!(!reader.nonblocking().unwrap(), "{name}");
+            assert!(!writer.nonblocking().unwrap(), "{name}");
+            reader.set_nonblocking(true).unwrap();
+            writer.set_nonblocking(true).unwrap();
+            assert!(reader.nonblocking().unwrap(), "{name}");
+            assert!(writer.nonblocking().unwrap(), "{name}");
+
+            // Empty: WouldBlock, not BrokenPipe, and nothing is lost.
+            let err = (&reader).read(&mut [0; 16]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{name}: {err:?}");
+            (&writer).write_all(b"abc").unwrap();
+            let mut buf = [0; 16];
+            assert_eq!((&reader).read(&mut buf).unwrap(), 3, "{name}");
+            assert_eq!(&buf[..3], b"abc", "{name}");
+
+            // Full: WouldBlock once the 64 KiB are in.
+            assert_eq!(fill_nonblocking(&writer, name), 65536, "{name}");
+
+            // Back to blocking: the reader drains the pipe, then waits for
+            // data that comes later.
+            reader.set_nonblocking(false).unwrap();
+            assert!(!reader.nonblocking().unwrap(), "{name}");
+            let mut drained = vec![0; 65536];
+            (&reader).read_exact(&mut drained).unwrap();
+            writer.set_nonblocking(false).unwrap();
+            assert!(!writer.nonblocking().unwrap(), "{name}");
+            let (reader, writer) = thread::scope(|scope| {
+                let writing = scope.spawn(move || {
+                    thread::sleep(Duration::from_millis(100));
+                    (&writer).write_all(b"later").unwrap();
+                    writer
+                });
+                let mut buf = [0; 5];
+                (&reader).read_exact(&mut buf).unwrap();
+                assert_eq!(&buf, b"later", "{name}");
+                (reader, writing.join().unwrap())
+            });
+
+            // Nonblocking again: after the writer is gone, the rest of the
+            // data and then end of file, Ok(0), not WouldBlock.
+            reader.set_nonblocking(true).unwrap();
+            (&writer).write_all(b"tail").unwrap();
+            drop(writer);
+            let mut buf = [0; 16];
+            assert_eq!((&reader).read(&mut buf).unwrap(), 4, "{name}");
+            assert_eq!(&buf[..4], b"tail", "{name}");
+            assert_eq!((&reader).read(&mut buf).unwrap(), 0, "{name}: EOF");
+            assert_eq!((&reader).read(&mut buf).unwrap(), 0, "{name}: EOF");
+        }
+    });
+}
+
+#[test]
+fn nonblocking_options_apply_to_the_chosen_ends() {
+    for (reader_nb, writer_nb) in [(true, false), (false, true), (true, true)] {
+        for overlapped_reader in [false, true] {
+            let (reader, writer) = PipeOptions::new()
+                .overlapped_reader(overlapped_reader)
+                .reader_nonblocking(reader_nb)
+                .writer_nonblocking(writer_nb)
+                .create()
+                .unwrap();
+            assert_eq!(reader.nonblocking().unwrap(), reader_nb);
+            assert_eq!(writer.nonblocking().unwrap(), writer_nb);
+        }
+    }
+}
+
+#[test]
+fn bytes_available_tracks_writes_and_reads_on_every_kind_of_end() {
+    watchdog(|| {
+        for (name, reader, writer) in every_kind(None) {
+            assert_eq!(reader.bytes_available().unwrap(), 0, "{name}");
+            (&writer).write_all(&[1; 10]).unwrap();
+            assert_eq!(reader.bytes_available().unwrap(), 10, "{name}");
+            (&reader).read_exact(&mut [0; 4]).unwrap();
+            assert_eq!(reader.bytes_available().unwrap(), 6, "{name}");
+            (&writer).write_all(&[2; 5]).unwrap();
+            assert_eq!(reader.bytes_available().unwrap(), 11, "{name}");
+            drop(writer);
+            assert_eq!(reader.bytes_available().unwrap(), 11, "{name}");
+            let mut rest = Vec::new();
+            (&reader).read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2], "{name}");
+            // Empty, and no writer left: 0, not an error.
+            assert_eq!(reader.bytes_available().unwrap(), 0, "{name}");
+        }
+    });
+}
+
+const TIMEOUT: Duration = Duration::from_millis(200);
+/// Deliberately wide: a timeout must never fire early, and must fire
+/// within a margin only a broken implementation would exceed.
+const MARGIN: Duration = Duration::from_secs(10);
+
+#[track_caller]
+fn assert_timed_out(err: io::Error, started: Instant) {
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("200ms"), "{err}");
+    assert!(elapsed >= TIMEOUT, "fired early, after {elapsed:?}");
+    assert!(elapsed < TIMEOUT + MARGIN, "fired late, after {elapsed:?}");
+}
+
+#[test]
+fn read_timeout_on_an_overlapped_reader_expires_and_consumes_nothing() {
+    watchdog(|| {
+        let (reader, writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+        reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let err = (&reader).read(&mut [0; 64]).unwrap_err();
+            assert_timed_out(err, started);
+        }
+        // The cancelled reads took nothing: what is written now is read
+        // whole, by timed reads.
+        (&writer).write_all(b"after the timeouts").unwrap();
+        let mut buf = [0; 64];
+        let n = (&reader).read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"after the timeouts");
+        // Data that arrives within the timeout ends the wait.
+        reader
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let writing = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            (&writer).write_all(b"in time").unwrap();
+        });
+        let n = (&reader).read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"in time");
+        writing.join().unwrap();
+        // The writer is gone: end of file at once, not a timeout.
+        let started = Instant::now();
+        assert_eq!((&reader).read(&mut buf).unwrap(), 0);
+        assert!(started.elapsed() < Duration::from_secs(30));
+    });
+}
+
+#[test]
+fn write_timeout_on_a_full_overlapped_writer_expires_and_writes_nothing() {
+    watchdog(|| {
+        let (mut reader, writer) = PipeOptions::new().overlapped_writer(true).create().unwrap();
+        writer.set_write_timeout(Some(TIMEOUT)).unwrap();
+        let data = pattern(3 * 65536);
+        // Into the empty pipe a timed write completes at once, with as
+        // much as the pipe holds.
+        assert_eq!((&writer).write(&data).unwrap(), 65536);
+        // Full now: each timed write waits, is cancelled, and moves nothing.
+        for _ in 0..2 {
+            let started = Instant::now();
+            let err = (&writer).write(&data[65536..]).unwrap_err();
+            assert_timed_out(err, started);
+        }
+        let started = Instant::now();
+        let err = (&writer).write_all(&data[65536..]).unwrap_err();
+        assert_timed_out(err, started);
+        drop(writer);
+        let mut received = Vec::new();
+        reader.read_to_end(&mut received).unwrap();
+        assert_eq!(received.len(), 65536, "a cancelled write left bytes behind");
+        assert!(
+            received == data[..65536],
+            "the bytes read are not those written"
+        );
+    });
+}
+
+#[test]
+fn timed_writes_move_everything_to_a_slow_reader() {
+    watchdog(|| {
+        let (mut reader, writer) = PipeOptions::new()
+            .overlapped_writer(true)
+            .capacity(4096)
+            .create()
+            .unwrap();
+        writer.set_write_timeout(Some(TIMEOUT)).unwrap();
+        let data = pattern(BIG);
+        let expected = data.clone();
+        let writing = thread::spawn(move || {
+            let (mut written, mut timeouts) = (0, 0);
+            while written < data.len() {
+                match (&writer).write(&data[written..]) {
+                    Ok(n) => written += n,
+                    Err(err) if err.kind() == io::ErrorKind::TimedOut => timeouts += 1,
+                    Err(err) => panic!("{err}"),
+                }
+            }
+            timeouts
+        });
+        // Slow enough for writes to time out now and then, with reads that
+        // take part of a pending write: no byte may be lost or doubled.
+        let mut received = Vec::new();
+        let mut buf = [0; 1000];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+            if received.len() % 50_000 < 1000 {
+                thread::sleep(TIMEOUT + Duration::from_millis(50));
+            }
+        }
+        let timeouts = writing.join().unwrap();
+        assert!(timeouts > 0, "no write timed out; the test proved nothing");
+        assert_eq!(received.len(), expected.len());
+        assert!(
+            received == expected,
+            "bytes were lost, doubled or reordered"
+        );
+    });
+}
+
+#[test]
+fn timeouts_need_an_overlapped_end_and_a_non_zero_duration() {
+    let (sync_reader, sync_writer) = pipe().unwrap();
+    let (nt_sync_reader, _w) = PipeOptions::new().overlapped_writer(true).create().unwrap();
+    let (_r, nt_sync_writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+    for reader in [&sync_reader, &nt_sync_reader] {
+        let err = reader.set_read_timeout(Some(TIMEOUT)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("overlapped_reader"), "{err}");
+        assert_eq!(reader.read_timeout(), None);
+    }
+    for writer in [&sync_writer, &nt_sync_writer] {
+        let err = writer.set_write_timeout(Some(TIMEOUT)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("overlapped_writer"), "{err}");
+        assert_eq!(writer.write_timeout(), None);
+    }
+    // None is always accepted: it is the default.
+    sync_reader.set_read_timeout(None).unwrap();
+    sync_writer.set_write_timeout(None).unwrap();
+
+    let (reader, writer) = PipeOptions::new()
+        .overlapped_reader(true)
+        .overlapped_writer(true)
+        .create()
+        .unwrap();
+    let err = reader.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    let err = writer.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+    writer.set_write_timeout(Some(TIMEOUT)).unwrap();
+}
+
+#[test]
+fn packet_mode_and_resizing_are_unsupported_and_say_what_to_do() {
+    for overlapped_reader in [false, true] {
+        let err = PipeOptions::new()
+            .overlapped_reader(overlapped_reader)
+            .packet_mode(true)
+            .create()
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("packet mode"), "{err}");
+    }
+    for (name, reader, writer) in every_kind(None) {
+        for err in [
+            reader.set_capacity(1 << 20).unwrap_err(),
+            writer.set_capacity(1 << 20).unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{name}: {err}");
+            assert!(err.to_string().contains("PipeOptions::capacity"), "{err}");
+        }
+        assert_eq!(reader.capacity().unwrap(), 65536, "{name}: unchanged");
+    }
+}
+
+#[test]
+fn creating_and_dropping_nt_pipes_leaks_no_handle() {
+    watchdog(|| {
+        // Warm up: the first calls may open handles that stay (DLLs, the
+        // wine server's caches).
+        for _ in 0..10 {
+            drop(PipeOptions::new().overlapped_reader(true).create().unwrap());
+        }
+        let (count_before, slot_before) = (handle_count(), next_handle_slot());
+        for i in 0..2000 {
+            let (reader, writer) = PipeOptions::new()
+                .overlapped_reader(i % 2 == 0)
+                .overlapped_writer(i % 3 == 0 || i % 2 == 1)
+                .nonblocking(i % 5 == 0)
+                .create()
+                .unwrap();
+            if i % 7 == 0 {
+                (&writer).write_all(b"x").unwrap();
+                let _ = (&reader).read(&mut [0; 1]).unwrap();
+            }
+        }
+        let (count_after, slot_after) = (handle_count(), next_handle_slot());
+        // One leaked handle per pipe would be 2000 more.
+        assert!(
+            count_after <= count_before + 10,
+            "{count_before} handles before, {count_after} after 2000 pipes"
+        );
+        assert!(
+            slot_after <= slot_before + 64,
+            "the next free handle slot moved from {slot_before} to {slot_after} over 2000 pipes"
         );
     });
 }

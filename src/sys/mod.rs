@@ -12,8 +12,19 @@
 //!   `try_clone(&self) -> io::Result<Pipe>` returns a close-on-exec /
 //!   non-inheritable duplicate; `into_stdio(self) -> Stdio` hands the end to
 //!   `std::process::Command`; and `Debug` shows the fd or handle.
+//!   For pipe control, `Pipe` also has `set_nonblocking(&self, bool)` and
+//!   `nonblocking(&self) -> io::Result<bool>`; `capacity(&self)` and
+//!   `set_capacity(&self, usize)` (the size granted, or `Unsupported`);
+//!   `bytes_available(&self)`; `check_timeouts(&self)`, which fails with
+//!   `Unsupported` where timed I/O is impossible on this end; and
+//!   `read_timeout(&self, &mut [u8], Duration)` and
+//!   `write_timeout(&self, &[u8], Duration)`, which fail with `TimedOut`
+//!   when the end is not ready in time (and move no data then).
 //! - `fn pipe() -> io::Result<(Pipe, Pipe)>`: a new pipe, read end first, both
 //!   ends close-on-exec / non-inheritable.
+//! - `fn create(&PipeOptions) -> io::Result<(Pipe, Pipe)>`: the same, with
+//!   the options applied; an option the platform cannot honour is an
+//!   `Unsupported` error, never ignored. The capacity has been range-checked.
 //! - `fn dup_stdin()`, `fn dup_stdout()`, `fn dup_stderr()`:
 //!   `io::Result<Pipe>`, close-on-exec / non-inheritable duplicates of the
 //!   process's standard streams.

@@ -8,6 +8,9 @@
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::process::Stdio;
+use std::time::Duration;
+
+use crate::error::unsupported;
 
 /// A pipe end that cannot exist on this target.
 pub(crate) enum Pipe {}
@@ -16,13 +19,6 @@ impl fmt::Debug for Pipe {
     fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {}
     }
-}
-
-fn unsupported(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("pipekit: {what} is not supported on this platform"),
-    )
 }
 
 pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
@@ -64,5 +60,43 @@ impl Pipe {
 
     pub(crate) fn into_stdio(self) -> Stdio {
         match self {}
+    }
+}
+
+pub(crate) fn create(_: &crate::PipeOptions) -> io::Result<(Pipe, Pipe)> {
+    Err(unsupported("pipe()"))
+}
+
+impl Pipe {
+    pub(crate) fn set_nonblocking(&self, _: bool) -> io::Result<()> {
+        match *self {}
+    }
+
+    pub(crate) fn nonblocking(&self) -> io::Result<bool> {
+        match *self {}
+    }
+
+    pub(crate) fn capacity(&self) -> io::Result<usize> {
+        match *self {}
+    }
+
+    pub(crate) fn set_capacity(&self, _: usize) -> io::Result<usize> {
+        match *self {}
+    }
+
+    pub(crate) fn bytes_available(&self) -> io::Result<usize> {
+        match *self {}
+    }
+
+    pub(crate) fn check_timeouts(&self) -> io::Result<()> {
+        match *self {}
+    }
+
+    pub(crate) fn read_timeout(&self, _: &mut [u8], _: Duration) -> io::Result<usize> {
+        match *self {}
+    }
+
+    pub(crate) fn write_timeout(&self, _: &[u8], _: Duration) -> io::Result<usize> {
+        match *self {}
     }
 }

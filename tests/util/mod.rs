@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 
-#![allow(dead_code)] // each test crate uses a different subset
+#![allow(dead_code, unused_macros)] // each test crate uses a different subset
 
+use std::env;
+use std::panic;
+use std::process::{self, Command};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -46,4 +49,71 @@ pub fn pattern(len: usize) -> Vec<u8> {
             state as u8
         })
         .collect()
+}
+
+// -- the self-exec harness of the `harness = false` test binaries ------------
+
+/// The variable that makes a test binary act as a child: its value is the
+/// role to play.
+pub const ROLE: &str = "PIPEKIT_TEST_CHILD";
+
+/// A test of a `harness = false` binary: its name and its function.
+pub type Test = (&'static str, fn());
+
+/// The table of tests: each entry is a function's name, with its attributes.
+macro_rules! tests {
+    ($($(#[$attr:meta])* $name:ident,)*) => {
+        &[$($(#[$attr])* (stringify!($name), $name as fn()),)*]
+    };
+}
+
+/// The role this process was started to play, if it is a child.
+pub fn child_role() -> Option<String> {
+    env::var(ROLE).ok()
+}
+
+/// A command that runs this same binary as the child `role`.
+pub fn child(role: &str) -> Command {
+    let mut command = Command::new(env::current_exe().expect("current_exe"));
+    command.env(ROLE, role);
+    command
+}
+
+/// Runs `tests` one after the other, each under the [`watchdog`], and exits:
+/// one line per test, a closing `N passed, M failed` line, and a non-zero
+/// status if any failed. Arguments that do not start with `-` filter tests by
+/// substring, as libtest does.
+pub fn run_tests(tests: &[Test]) -> ! {
+    let filters: Vec<String> = env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<&Test> = tests
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let mut failed = Vec::new();
+    for &(name, test) in selected.iter().copied() {
+        let outcome = panic::catch_unwind(move || watchdog(test));
+        println!(
+            "test {name} ... {}",
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
+        if outcome.is_err() {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for name in &failed {
+            println!("    {name}");
+        }
+    }
+    println!(
+        "\n{} passed, {} failed",
+        selected.len() - failed.len(),
+        failed.len()
+    );
+    process::exit(if failed.is_empty() { 0 } else { 1 })
 }

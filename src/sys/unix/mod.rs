@@ -8,6 +8,9 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 
 use crate::{PipeReader, PipeWriter};
 
+mod control;
+pub(crate) use control::create;
+
 /// Turns the `-1` that a libc call returns on failure into the error in
 /// `errno`. The one place where this backend reads `errno`.
 fn cvt<T: Default + PartialOrd>(ret: T) -> io::Result<T> {
@@ -50,20 +53,27 @@ impl fmt::Debug for Pipe {
     }
 }
 
-/// Opens a pipe whose ends are close-on-exec from the start.
-#[cfg(pipekit_pipe2)]
 pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
+    pipe_with_flags(0)
+}
+
+/// Opens a pipe whose ends are close-on-exec from the start, with `extra`
+/// flags (`O_NONBLOCK`, `O_DIRECT`) given to `pipe2` as well.
+#[cfg(pipekit_pipe2)]
+fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
     let mut fds = [-1 as RawFd; 2];
     // SAFETY: `fds` is a writable array of two `c_int`s, as pipe2 requires.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), PIPE2_FLAGS) })?;
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), PIPE2_FLAGS | extra) })?;
     // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
     Ok(unsafe { owned_pair(fds) })
 }
 
-/// Opens a pipe, then marks both ends close-on-exec. Both fds are owned
-/// before the first fallible call, so an error closes them.
+/// Opens a pipe, then marks both ends close-on-exec, and sets `extra`
+/// (`O_NONBLOCK` only: packet mode is refused before this on these targets).
+/// Both fds are owned before the first fallible call, so an error closes
+/// them.
 #[cfg(not(pipekit_pipe2))]
-pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
+fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
     let mut fds = [-1 as RawFd; 2];
     // SAFETY: `fds` is a writable array of two `c_int`s, as pipe requires.
     cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
@@ -71,6 +81,10 @@ pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
     let (reader, writer) = unsafe { owned_pair(fds) };
     set_cloexec(&reader.0)?;
     set_cloexec(&writer.0)?;
+    if extra & libc::O_NONBLOCK != 0 {
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+    }
     Ok((reader, writer))
 }
 
@@ -160,19 +174,19 @@ macro_rules! fd_impls {
     ($end:ident) => {
         impl AsFd for $end {
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.0 .0.as_fd()
+                self.inner().0.as_fd()
             }
         }
 
         impl AsRawFd for $end {
             fn as_raw_fd(&self) -> RawFd {
-                self.0 .0.as_raw_fd()
+                self.inner().0.as_raw_fd()
             }
         }
 
         impl IntoRawFd for $end {
             fn into_raw_fd(self) -> RawFd {
-                self.0 .0.into_raw_fd()
+                self.into_inner().0.into_raw_fd()
             }
         }
 
@@ -186,19 +200,19 @@ macro_rules! fd_impls {
             /// the result is dropped.
             unsafe fn from_raw_fd(fd: RawFd) -> Self {
                 // SAFETY: the caller passes ownership of an open fd.
-                Self(Pipe(unsafe { OwnedFd::from_raw_fd(fd) }))
+                Self::from_inner(Pipe(unsafe { OwnedFd::from_raw_fd(fd) }))
             }
         }
 
         impl From<OwnedFd> for $end {
             fn from(fd: OwnedFd) -> Self {
-                Self(Pipe(fd))
+                Self::from_inner(Pipe(fd))
             }
         }
 
         impl From<$end> for OwnedFd {
             fn from(end: $end) -> OwnedFd {
-                end.0 .0
+                end.into_inner().0
             }
         }
 
@@ -208,7 +222,7 @@ macro_rules! fd_impls {
         impl From<std::io::$end> for $end {
             /// Takes over a pipe end made by `std::io::pipe`; no system call.
             fn from(end: std::io::$end) -> Self {
-                Self(Pipe(OwnedFd::from(end)))
+                Self::from_inner(Pipe(OwnedFd::from(end)))
             }
         }
 
@@ -218,7 +232,7 @@ macro_rules! fd_impls {
             /// Hands the end to std, whose `io::copy` then moves data with
             /// `splice(2)` on Linux; no system call.
             fn from(end: $end) -> Self {
-                Self::from(end.0 .0)
+                Self::from(end.into_inner().0)
             }
         }
     };
@@ -230,20 +244,20 @@ fd_impls!(PipeWriter);
 impl From<ChildStdout> for PipeReader {
     /// Takes over a child's standard output pipe; no system call.
     fn from(stdout: ChildStdout) -> Self {
-        Self(Pipe(OwnedFd::from(stdout)))
+        Self::from_inner(Pipe(OwnedFd::from(stdout)))
     }
 }
 
 impl From<ChildStderr> for PipeReader {
     /// Takes over a child's standard error pipe; no system call.
     fn from(stderr: ChildStderr) -> Self {
-        Self(Pipe(OwnedFd::from(stderr)))
+        Self::from_inner(Pipe(OwnedFd::from(stderr)))
     }
 }
 
 impl From<ChildStdin> for PipeWriter {
     /// Takes over a child's standard input pipe; no system call.
     fn from(stdin: ChildStdin) -> Self {
-        Self(Pipe(OwnedFd::from(stdin)))
+        Self::from_inner(Pipe(OwnedFd::from(stdin)))
     }
 }

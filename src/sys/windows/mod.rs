@@ -12,18 +12,31 @@
 //! when *any* operation on it completes, the event only when this one does.
 //!
 //! Which kind a handle is gets decided once, when it becomes a `Pipe`:
-//! handles this module creates are synchronous by construction, and any
-//! other handle is asked with `NtQueryInformationFile(FileModeInformation)`.
+//! handles pipekit creates are tagged as they are opened (`CreatePipe` ends
+//! are synchronous; `control::create` opens each end of an NT pipe as
+//! asked), and any other handle is asked with
+//! `NtQueryInformationFile(FileModeInformation)`.
+//!
+//! `control` holds pipe control (creation options, nonblocking mode,
+//! capacity, bytes available, timeouts); `nt` the unnamed NT named pipe that
+//! an overlapped end needs; `convert` the handle traits and conversions.
+
+mod control;
+mod convert;
+mod nt;
+
+pub(crate) use control::create;
 
 use std::ffi::c_void;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Write as _};
 use std::mem;
 use std::os::windows::io::{
-    AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, IntoRawHandle, OwnedHandle, RawHandle,
+    AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle, RawHandle,
 };
-use std::process::{ChildStderr, ChildStdin, ChildStdout, Stdio};
+use std::process::Stdio;
 use std::ptr;
+use std::time::{Duration, Instant};
 
 use windows_sys::core::BOOL;
 use windows_sys::Wdk::Storage::FileSystem::{
@@ -31,43 +44,54 @@ use windows_sys::Wdk::Storage::FileSystem::{
     FILE_SYNCHRONOUS_IO_NONALERT,
 };
 use windows_sys::Win32::Foundation::{
-    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING,
-    STATUS_SUCCESS,
+    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_NO_DATA, ERROR_OPERATION_ABORTED, HANDLE,
+    INVALID_HANDLE_VALUE, STATUS_PENDING, STATUS_SUCCESS, WAIT_FAILED, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Pipes::CreatePipe;
-use windows_sys::Win32::System::Threading::CreateEventW;
-use windows_sys::Win32::System::IO::{GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED};
-
-use crate::{PipeReader, PipeWriter};
+use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject, INFINITE};
+use windows_sys::Win32::System::IO::{
+    CancelIoEx, GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED,
+};
 
 /// The buffer quota `pipe()` asks for. The system default (`nSize` 0) is
 /// 4 KiB, which a child fills far sooner than a 64 KiB Unix pipe; std's own
 /// child pipes use 64 KiB too.
 const PIPE_SIZE: u32 = 64 * 1024;
 
-/// Return values that mean failure when they are zero: `BOOL`s and the
-/// handles that `CreateEventW` and friends return (NULL on failure).
-trait IsZero {
-    fn is_zero(&self) -> bool;
+/// The return values of the Win32 calls this backend makes, each of which
+/// has one value that means "failed, see `GetLastError`".
+trait Win32Return {
+    fn failed(&self) -> bool;
 }
 
-impl IsZero for BOOL {
-    fn is_zero(&self) -> bool {
+/// `BOOL`: 0 (FALSE) on failure.
+impl Win32Return for BOOL {
+    fn failed(&self) -> bool {
         *self == 0
     }
 }
 
-impl IsZero for HANDLE {
-    fn is_zero(&self) -> bool {
+/// The handles that `CreateEventW` and friends return: NULL on failure.
+impl Win32Return for HANDLE {
+    fn failed(&self) -> bool {
         self.is_null()
     }
 }
 
-/// Turns the zero that a Win32 call returns on failure into the error in
-/// `GetLastError`. The one place where this backend reads the last error.
-fn cvt<T: IsZero>(ret: T) -> io::Result<T> {
-    if ret.is_zero() {
+/// `WAIT_EVENT`, the `u32` that `WaitForSingleObject` returns:
+/// `WAIT_FAILED` on failure. (No other `u32` goes through `cvt`.)
+impl Win32Return for u32 {
+    fn failed(&self) -> bool {
+        *self == WAIT_FAILED
+    }
+}
+
+/// Turns the value that a Win32 call returns on failure into the error in
+/// `GetLastError`. The one place where this backend reads the last error
+/// (NT statuses are translated by `nt::cvt_nt`).
+fn cvt<T: Win32Return>(ret: T) -> io::Result<T> {
+    if ret.failed() {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
@@ -117,10 +141,20 @@ impl Mode {
     }
 }
 
+/// Which end of the pipe a `Pipe` is. Only `capacity` needs it: the buffer
+/// that limits a writer is the pipe's inbound one (client to server) or its
+/// outbound one (server to client), depending on which end reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Reader,
+    Writer,
+}
+
 /// One end of a pipe.
 pub(crate) struct Pipe {
     handle: OwnedHandle,
     mode: Mode,
+    role: Role,
 }
 
 impl fmt::Debug for Pipe {
@@ -135,20 +169,32 @@ impl fmt::Debug for Pipe {
 impl Pipe {
     /// Takes over a handle that pipekit did not open, asking once how it
     /// was opened.
-    fn from_foreign(handle: OwnedHandle) -> Pipe {
+    fn from_foreign(handle: OwnedHandle, role: Role) -> Pipe {
         let mode = Mode::of(handle.as_handle());
-        Pipe { handle, mode }
+        Pipe { handle, mode, role }
+    }
+
+    /// The raw handle, for the calls that take one.
+    fn raw(&self) -> HANDLE {
+        self.handle.as_raw_handle() as HANDLE
     }
 }
 
 /// Opens a pipe with a 64 KiB buffer whose ends are synchronous and not
 /// inheritable (the NULL `SECURITY_ATTRIBUTES`).
 pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
+    create_pipe(PIPE_SIZE)
+}
+
+/// `CreatePipe` with the buffer quota `size`: synchronous ends, not
+/// inheritable (the NULL `SECURITY_ATTRIBUTES`). The read end is the pipe's
+/// server end.
+fn create_pipe(size: u32) -> io::Result<(Pipe, Pipe)> {
     let mut read: HANDLE = ptr::null_mut();
     let mut write: HANDLE = ptr::null_mut();
     // SAFETY: both out-pointers are writable locals; a NULL security
     // attributes pointer is allowed and means "not inheritable".
-    cvt(unsafe { CreatePipe(&mut read, &mut write, ptr::null(), PIPE_SIZE) })?;
+    cvt(unsafe { CreatePipe(&mut read, &mut write, ptr::null(), size) })?;
     // SAFETY: CreatePipe succeeded, so both handles are open and owned by
     // nobody else.
     let (read, write) = unsafe {
@@ -161,24 +207,26 @@ pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
         Pipe {
             handle: read,
             mode: Mode::Synchronous,
+            role: Role::Reader,
         },
         Pipe {
             handle: write,
             mode: Mode::Synchronous,
+            role: Role::Writer,
         },
     ))
 }
 
 pub(crate) fn dup_stdin() -> io::Result<Pipe> {
-    dup_std(io::stdin().as_handle(), "input")
+    dup_std(io::stdin().as_handle(), "input", Role::Reader)
 }
 
 pub(crate) fn dup_stdout() -> io::Result<Pipe> {
-    dup_std(io::stdout().as_handle(), "output")
+    dup_std(io::stdout().as_handle(), "output", Role::Writer)
 }
 
 pub(crate) fn dup_stderr() -> io::Result<Pipe> {
-    dup_std(io::stderr().as_handle(), "error")
+    dup_std(io::stderr().as_handle(), "error", Role::Writer)
 }
 
 /// Duplicates a standard handle, not inheritable. std returns NULL for a
@@ -189,7 +237,7 @@ pub(crate) fn dup_stderr() -> io::Result<Pipe> {
 /// process, which must not be duplicated in its place.
 ///
 /// The parent chose how the handle was opened, so its mode is asked for.
-fn dup_std(handle: BorrowedHandle<'_>, stream: &str) -> io::Result<Pipe> {
+fn dup_std(handle: BorrowedHandle<'_>, stream: &str, role: Role) -> io::Result<Pipe> {
     let raw = handle.as_raw_handle();
     if raw.is_null() || ptr::eq(raw, INVALID_HANDLE_VALUE) {
         return Err(io::Error::new(
@@ -197,7 +245,8 @@ fn dup_std(handle: BorrowedHandle<'_>, stream: &str) -> io::Result<Pipe> {
             format!("pipekit: this process has no standard {stream} handle to duplicate"),
         ));
     }
-    handle.try_clone_to_owned().map(Pipe::from_foreign)
+    let handle = handle.try_clone_to_owned()?;
+    Ok(Pipe::from_foreign(handle, role))
 }
 
 /// One transfer, in either direction, on the caller's buffer.
@@ -213,11 +262,7 @@ impl Pipe {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.transfer(Transfer::Read(buf)) {
-            // The last writer is gone: end of file, as on Unix.
-            Err(err) if is_error(&err, ERROR_BROKEN_PIPE) => Ok(0),
-            result => result,
-        }
+        read_result(self.transfer(Transfer::Read(buf), None))
     }
 
     pub(crate) fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -233,9 +278,7 @@ impl Pipe {
         if buf.is_empty() {
             return Ok(0);
         }
-        // No reader left fails with ERROR_NO_DATA, which std reports as
-        // `ErrorKind::BrokenPipe`.
-        self.transfer(Transfer::Write(buf))
+        write_result(self.transfer(Transfer::Write(buf), None))
     }
 
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -251,6 +294,7 @@ impl Pipe {
         Ok(Pipe {
             handle: self.handle.try_clone()?,
             mode: self.mode,
+            role: self.role,
         })
     }
 
@@ -259,9 +303,12 @@ impl Pipe {
     }
 
     /// One `ReadFile` or `WriteFile` of at most `u32::MAX` bytes, and for an
-    /// overlapped handle the wait for it to complete.
-    fn transfer(&self, mut transfer: Transfer<'_>) -> io::Result<usize> {
-        let handle = self.handle.as_raw_handle() as HANDLE;
+    /// overlapped handle the wait for it to complete: without limit, or for
+    /// at most `timeout`, after which the operation is cancelled. A
+    /// synchronous handle cannot be waited for with a limit, so it ignores
+    /// `timeout` (`check_timeouts` keeps callers from passing one).
+    fn transfer(&self, mut transfer: Transfer<'_>, timeout: Option<Duration>) -> io::Result<usize> {
+        let handle = self.raw();
         match self.mode {
             Mode::Synchronous => {
                 let mut done = 0u32;
@@ -272,6 +319,10 @@ impl Pipe {
                 Ok(done as usize)
             }
             Mode::Overlapped => {
+                let what = match transfer {
+                    Transfer::Read(_) => "read",
+                    Transfer::Write(_) => "write",
+                };
                 let event = new_event()?;
                 // Offset 0 (pipes ignore it), nothing pending. Setting the
                 // low bit of a valid event handle keeps the completion from
@@ -298,12 +349,74 @@ impl Pipe {
                     // Failed before it was queued: nothing is in flight.
                     Err(err) => return Err(err),
                 }
+                // With a timeout: wait for the event that long, and if the
+                // operation is still running then, cancel it. What stopped
+                // the wait is kept for when the cancellation wins.
+                let stopped = match timeout.map(|timeout| (timeout, wait_event(&event, timeout))) {
+                    None | Some((_, Ok(true))) => None,
+                    Some((timeout, Ok(false))) => Some(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "pipekit: the {what} did not complete within the {timeout:?} timeout"
+                        ),
+                    )),
+                    // The wait failed: stop as at a timeout, but report why.
+                    Some((_, Err(err))) => Some(err),
+                };
+                if stopped.is_some() {
+                    // SAFETY: `overlapped` is the OVERLAPPED of an operation
+                    // started on `handle`, still in place. The call only
+                    // requests the cancellation; it fails with
+                    // ERROR_NOT_FOUND if the operation has completed
+                    // meanwhile, and either way `wait` below tells how the
+                    // operation ended, so its result is not needed.
+                    unsafe { CancelIoEx(handle, overlapped) };
+                }
                 // SAFETY: `overlapped` started the operation on `handle`, and
                 // its event (`event`, open until the end of this scope) is
                 // signalled by this operation only.
-                unsafe { wait(handle, overlapped) }
+                let (result, done) = unsafe { wait(handle, overlapped) };
+                match (result, stopped) {
+                    // Completed, even if it raced the cancellation.
+                    (Ok(()), _) => Ok(done),
+                    // Cancelled. A write may have moved some bytes before
+                    // it was; those were written, and are reported.
+                    (Err(err), Some(stopped)) if is_error(&err, ERROR_OPERATION_ABORTED) => {
+                        if done > 0 {
+                            Ok(done)
+                        } else {
+                            Err(stopped)
+                        }
+                    }
+                    (Err(err), _) => Err(err),
+                }
             }
         }
+    }
+}
+
+/// What a read's result means to the caller.
+fn read_result(result: io::Result<usize>) -> io::Result<usize> {
+    match result {
+        // The last writer is gone: end of file, as on Unix.
+        Err(err) if is_error(&err, ERROR_BROKEN_PIPE) => Ok(0),
+        // A `PIPE_NOWAIT` pipe is empty (STATUS_PIPE_EMPTY). std would
+        // report this error as `BrokenPipe`, which it is not on a read.
+        Err(err) if is_error(&err, ERROR_NO_DATA) => Err(io::ErrorKind::WouldBlock.into()),
+        result => result,
+    }
+}
+
+/// What a write's result means to the caller; `buf` is not empty. No reader
+/// left fails with ERROR_NO_DATA, which std reports as `BrokenPipe`, and
+/// stays that.
+fn write_result(result: io::Result<usize>) -> io::Result<usize> {
+    match result {
+        // A `PIPE_NOWAIT` pipe without room succeeds with nothing written.
+        // `Ok(0)` would mean "cannot write any more" (`write_all` makes it
+        // `WriteZero`), so this is reported as what it is.
+        Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
+        result => result,
     }
 }
 
@@ -347,14 +460,15 @@ fn new_event() -> io::Result<OwnedHandle> {
     Ok(unsafe { OwnedHandle::from_raw_handle(event as RawHandle) })
 }
 
-/// Waits for the overlapped operation on `overlapped` to complete and
-/// returns how many bytes it moved.
+/// Waits for the overlapped operation on `overlapped` to complete, and
+/// returns its result and how many bytes it moved. The count is also set
+/// when the operation failed: a write cancelled part-way has moved some.
 ///
 /// # Safety
 ///
 /// `overlapped` must be the structure an operation on `handle` was started
 /// with, still in place, with its own open event in `hEvent`.
-unsafe fn wait(handle: HANDLE, overlapped: *mut OVERLAPPED) -> io::Result<usize> {
+unsafe fn wait(handle: HANDLE, overlapped: *mut OVERLAPPED) -> (io::Result<()>, usize) {
     let mut done = 0u32;
     // SAFETY: the caller guarantees `overlapped`; `done` is a writable
     // local. With bWait = TRUE the call waits on `overlapped.hEvent`, which
@@ -376,108 +490,49 @@ unsafe fn wait(handle: HANDLE, overlapped: *mut OVERLAPPED) -> io::Result<usize>
             std::process::abort();
         }
     }
-    result.map(|_| done as usize)
+    (result.map(drop), done as usize)
 }
 
-/// The handle traits and conversions, the same for both ends.
-macro_rules! handle_impls {
-    ($end:ident) => {
-        impl AsHandle for $end {
-            fn as_handle(&self) -> BorrowedHandle<'_> {
-                self.0.handle.as_handle()
-            }
+/// Waits until `event` is signalled (`Ok(true)`) or `timeout` has passed by
+/// the monotonic clock (`Ok(false)`). Each `WaitForSingleObject` waits for
+/// the time left rounded up to whole milliseconds, and the clock decides
+/// whether it is over, so the wait is never shorter than `timeout`.
+fn wait_event(event: &OwnedHandle, timeout: Duration) -> io::Result<bool> {
+    let start = Instant::now();
+    loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Ok(false);
         }
-
-        impl AsRawHandle for $end {
-            fn as_raw_handle(&self) -> RawHandle {
-                self.0.handle.as_raw_handle()
-            }
+        // SAFETY: `event` is an open event handle.
+        let waited = cvt(unsafe {
+            WaitForSingleObject(event.as_raw_handle() as HANDLE, wait_millis(left))
+        })?;
+        if waited == WAIT_OBJECT_0 {
+            return Ok(true);
         }
-
-        impl IntoRawHandle for $end {
-            fn into_raw_handle(self) -> RawHandle {
-                self.0.handle.into_raw_handle()
-            }
-        }
-
-        impl FromRawHandle for $end {
-            /// Takes ownership of `handle`, which should be a pipe end open
-            /// for the matching direction (any file handle works, as with
-            /// `File`), for synchronous or overlapped I/O: which one is
-            /// asked once, here.
-            ///
-            /// # Safety
-            ///
-            /// `handle` must be open and owned by nothing else: it is closed
-            /// when the result is dropped.
-            unsafe fn from_raw_handle(handle: RawHandle) -> Self {
-                // SAFETY: the caller passes ownership of an open handle.
-                Self(Pipe::from_foreign(unsafe {
-                    OwnedHandle::from_raw_handle(handle)
-                }))
-            }
-        }
-
-        impl From<OwnedHandle> for $end {
-            /// Takes over `handle`, opened for synchronous or overlapped
-            /// I/O; one `NtQueryInformationFile` tells which.
-            fn from(handle: OwnedHandle) -> Self {
-                Self(Pipe::from_foreign(handle))
-            }
-        }
-
-        impl From<$end> for OwnedHandle {
-            fn from(end: $end) -> OwnedHandle {
-                end.0.handle
-            }
-        }
-
-        // Only compiled when build.rs found Rust 1.87 or later.
-        #[cfg(pipekit_std_pipe)]
-        #[allow(clippy::incompatible_msrv)]
-        impl From<std::io::$end> for $end {
-            /// Takes over a pipe end made by `std::io::pipe` (synchronous,
-            /// which one `NtQueryInformationFile` confirms).
-            fn from(end: std::io::$end) -> Self {
-                Self(Pipe::from_foreign(OwnedHandle::from(end)))
-            }
-        }
-
-        #[cfg(pipekit_std_pipe)]
-        #[allow(clippy::incompatible_msrv)]
-        impl From<$end> for std::io::$end {
-            /// Hands the end to std; no system call. std reads and writes
-            /// it as a synchronous handle, so hand it only an end that is.
-            fn from(end: $end) -> Self {
-                Self::from(end.0.handle)
-            }
-        }
-    };
-}
-
-handle_impls!(PipeReader);
-handle_impls!(PipeWriter);
-
-impl From<ChildStdout> for PipeReader {
-    /// Takes over a child's standard output pipe, which std opens for
-    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
-    fn from(stdout: ChildStdout) -> Self {
-        Self(Pipe::from_foreign(OwnedHandle::from(stdout)))
+        // WAIT_TIMEOUT by the millisecond clock; the loop asks the monotonic
+        // one.
     }
 }
 
-impl From<ChildStderr> for PipeReader {
-    /// Takes over a child's standard error pipe, which std opens for
-    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
-    fn from(stderr: ChildStderr) -> Self {
-        Self(Pipe::from_foreign(OwnedHandle::from(stderr)))
-    }
+/// `WaitForSingleObject`'s timeout for `left`: whole milliseconds rounded
+/// up, and below `INFINITE` (`u32::MAX`), which would wait forever; the loop
+/// in `wait_event` goes round again for longer waits.
+fn wait_millis(left: Duration) -> u32 {
+    let millis = (left.as_nanos() + 999_999) / 1_000_000;
+    millis.min(u128::from(INFINITE - 1)) as u32
 }
 
-impl From<ChildStdin> for PipeWriter {
-    /// Takes over a child's standard input pipe, which std opens for
-    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
-    fn from(stdin: ChildStdin) -> Self {
-        Self(Pipe::from_foreign(OwnedHandle::from(stdin)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_timeout_rounds_up_and_never_means_infinite() {
+        assert_eq!(wait_millis(Duration::from_nanos(1)), 1);
+        assert_eq!(wait_millis(Duration::from_millis(5)), 5);
+        assert_eq!(wait_millis(Duration::from_micros(5_001)), 6);
+        assert_eq!(wait_millis(Duration::MAX), INFINITE - 1);
     }
 }

@@ -1,0 +1,112 @@
+//! The handle traits and the conversions from std's child pipes, for both
+//! ends. Every handle taken over is asked once how it was opened.
+
+use std::os::windows::io::{
+    AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, IntoRawHandle, OwnedHandle, RawHandle,
+};
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
+
+use super::{Pipe, Role};
+use crate::{PipeReader, PipeWriter};
+
+/// The handle traits and conversions, the same for both ends.
+macro_rules! handle_impls {
+    ($end:ident, $role:expr) => {
+        impl AsHandle for $end {
+            fn as_handle(&self) -> BorrowedHandle<'_> {
+                self.inner().handle.as_handle()
+            }
+        }
+
+        impl AsRawHandle for $end {
+            fn as_raw_handle(&self) -> RawHandle {
+                self.inner().handle.as_raw_handle()
+            }
+        }
+
+        impl IntoRawHandle for $end {
+            fn into_raw_handle(self) -> RawHandle {
+                self.into_inner().handle.into_raw_handle()
+            }
+        }
+
+        impl FromRawHandle for $end {
+            /// Takes ownership of `handle`, which should be a pipe end open
+            /// for the matching direction (any file handle works, as with
+            /// `File`), for synchronous or overlapped I/O: which one is
+            /// asked once, here.
+            ///
+            /// # Safety
+            ///
+            /// `handle` must be open and owned by nothing else: it is closed
+            /// when the result is dropped.
+            unsafe fn from_raw_handle(handle: RawHandle) -> Self {
+                // SAFETY: the caller passes ownership of an open handle.
+                let handle = unsafe { OwnedHandle::from_raw_handle(handle) };
+                Self::from_inner(Pipe::from_foreign(handle, $role))
+            }
+        }
+
+        impl From<OwnedHandle> for $end {
+            /// Takes over `handle`, opened for synchronous or overlapped
+            /// I/O; one `NtQueryInformationFile` tells which.
+            fn from(handle: OwnedHandle) -> Self {
+                Self::from_inner(Pipe::from_foreign(handle, $role))
+            }
+        }
+
+        impl From<$end> for OwnedHandle {
+            fn from(end: $end) -> OwnedHandle {
+                end.into_inner().handle
+            }
+        }
+
+        // Only compiled when build.rs found Rust 1.87 or later.
+        #[cfg(pipekit_std_pipe)]
+        #[allow(clippy::incompatible_msrv)]
+        impl From<std::io::$end> for $end {
+            /// Takes over a pipe end made by `std::io::pipe` (synchronous,
+            /// which one `NtQueryInformationFile` confirms).
+            fn from(end: std::io::$end) -> Self {
+                Self::from_inner(Pipe::from_foreign(OwnedHandle::from(end), $role))
+            }
+        }
+
+        #[cfg(pipekit_std_pipe)]
+        #[allow(clippy::incompatible_msrv)]
+        impl From<$end> for std::io::$end {
+            /// Hands the end to std; no system call. std reads and writes
+            /// it as a synchronous handle, so hand it only an end that is.
+            fn from(end: $end) -> Self {
+                Self::from(end.into_inner().handle)
+            }
+        }
+    };
+}
+
+handle_impls!(PipeReader, Role::Reader);
+handle_impls!(PipeWriter, Role::Writer);
+
+impl From<ChildStdout> for PipeReader {
+    /// Takes over a child's standard output pipe, which std opens for
+    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
+    fn from(stdout: ChildStdout) -> Self {
+        Self::from_inner(Pipe::from_foreign(OwnedHandle::from(stdout), Role::Reader))
+    }
+}
+
+impl From<ChildStderr> for PipeReader {
+    /// Takes over a child's standard error pipe, which std opens for
+    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
+    fn from(stderr: ChildStderr) -> Self {
+        Self::from_inner(Pipe::from_foreign(OwnedHandle::from(stderr), Role::Reader))
+    }
+}
+
+impl From<ChildStdin> for PipeWriter {
+    /// Takes over a child's standard input pipe, which std opens for
+    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
+    fn from(stdin: ChildStdin) -> Self {
+        Self::from_inner(Pipe::from_foreign(OwnedHandle::from(stdin), Role::Writer))
+    }
+}
