@@ -79,8 +79,35 @@
 //! forever. The same happens when a parent reads a child's standard output
 //! to the end before reading its standard error. The cure is to serve every
 //! pipe at once: a thread per pipe, or one thread that waits for whichever
-//! pipe is ready. Joining standard output and standard error in one pipe, as
-//! in the example above, is another cure for the second case.
+//! pipe is ready.
+//!
+//! **Or let pipekit do it for you.** [`communicate::Communicator`] feeds any
+//! number of pipes and drains any number of others on one thread, as each
+//! becomes ready, so neither deadlock can happen: it closes each input once it
+//! is written (so the reader sees end of file), and a deadline bounds the
+//! whole exchange, reading to end of file included, so even a grandchild that
+//! inherited a pipe cannot make it hang. For a child process it is one call:
+//!
+//! ```no_run
+//! use std::process::{Command, Stdio};
+//! use std::time::Duration;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let mut child = Command::new("some-filter")
+//!     .stdin(Stdio::piped())
+//!     .stdout(Stdio::piped())
+//!     .stderr(Stdio::piped())
+//!     .spawn()?;
+//! let input = vec![b'x'; 10_000_000]; // far more than a pipe holds
+//! let output = pipekit::communicate::communicate_timeout(
+//!     &mut child,
+//!     &input,
+//!     Duration::from_secs(60),
+//! )?;
+//! println!("{} bytes out, {} bytes err", output.stdout.len(), output.stderr.len());
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Platforms
 //!
@@ -113,6 +140,7 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod communicate;
 mod error;
 mod options;
 mod pipe;

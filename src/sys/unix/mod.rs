@@ -8,6 +8,7 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 
 use crate::{PipeReader, PipeWriter};
 
+pub(crate) mod communicate;
 mod control;
 pub(crate) use control::create;
 
@@ -142,6 +143,24 @@ impl Pipe {
         // `count` does not exceed `bufs.len()`.
         let n = cvt(unsafe { libc::readv(self.0.as_raw_fd(), bufs.as_mut_ptr().cast(), count) })?;
         Ok(n as usize)
+    }
+
+    /// Reads at most `max` bytes straight into `vec`'s spare capacity, which
+    /// must be at least `max`, and appends them.
+    pub(crate) fn read_spare(&self, vec: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let len = max.min(vec.capacity() - vec.len()).min(MAX_RW);
+        // SAFETY: the pointer is to the vector's spare capacity, which has
+        // room for `len` bytes; read writes only there.
+        let n = cvt(unsafe {
+            libc::read(
+                self.0.as_raw_fd(),
+                vec.as_mut_ptr().add(vec.len()).cast(),
+                len,
+            )
+        })? as usize;
+        // SAFETY: read initialised the first `n <= len` spare bytes.
+        unsafe { vec.set_len(vec.len() + n) };
+        Ok(n)
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {

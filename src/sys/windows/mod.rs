@@ -19,8 +19,10 @@
 //!
 //! `control` holds pipe control (creation options, nonblocking mode,
 //! capacity, bytes available, timeouts); `nt` the unnamed NT named pipe that
-//! an overlapped end needs; `convert` the handle traits and conversions.
+//! an overlapped end needs; `convert` the handle traits and conversions;
+//! `communicate` the engine behind `pipekit::communicate`.
 
+pub(crate) mod communicate;
 mod control;
 mod convert;
 mod nt;
@@ -475,22 +477,36 @@ unsafe fn wait(handle: HANDLE, overlapped: *mut OVERLAPPED) -> (io::Result<()>, 
     // only this operation signals, rather than on the file handle, which any
     // operation on it signals.
     let result = cvt(unsafe { GetOverlappedResult(handle, overlapped, &mut done, 1) });
-    if result.is_err() {
-        // SAFETY: `overlapped` points to a live OVERLAPPED; the kernel may
-        // still be writing `Internal`, hence the volatile read.
-        let status = unsafe { ptr::read_volatile(ptr::addr_of!((*overlapped).Internal)) };
-        if status == STATUS_PENDING as usize {
-            // The wait itself failed while the kernel still owns the buffer
-            // and `overlapped`: returning would let it write into freed
-            // memory. std aborts in the same situation.
-            let _ = writeln!(
-                io::stderr(),
-                "pipekit: waiting for an overlapped pipe operation failed while it was pending"
-            );
-            std::process::abort();
-        }
+    // SAFETY: the caller guarantees that `overlapped` is live.
+    if result.is_err() && unsafe { pending(overlapped) } {
+        abort_in_flight();
     }
     (result.map(drop), done as usize)
+}
+
+/// Whether the overlapped operation on `overlapped` is still running (what
+/// the SDK's `HasOverlappedIoCompleted` macro asks).
+///
+/// # Safety
+///
+/// `overlapped` must point to a live OVERLAPPED that an operation was
+/// started with.
+unsafe fn pending(overlapped: *const OVERLAPPED) -> bool {
+    // SAFETY: the caller guarantees a live OVERLAPPED; the kernel may still
+    // be writing `Internal`, hence the volatile read.
+    let status = unsafe { ptr::read_volatile(ptr::addr_of!((*overlapped).Internal)) };
+    status == STATUS_PENDING as usize
+}
+
+/// Ends the process when a wait for an overlapped operation failed while
+/// the kernel still owns its buffer and `OVERLAPPED`: returning would let it
+/// write into freed memory. std aborts in the same situation.
+fn abort_in_flight() -> ! {
+    let _ = writeln!(
+        io::stderr(),
+        "pipekit: waiting for an overlapped pipe operation failed while it was pending"
+    );
+    std::process::abort();
 }
 
 /// Waits until `event` is signalled (`Ok(true)`) or `timeout` has passed by

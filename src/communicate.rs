@@ -1,0 +1,775 @@
+//! Deadlock-free I/O: feed any number of pipes and drain any number of
+//! others at once, on one thread, with a deadline.
+//!
+//! A parent that writes a child's standard input and reads its standard
+//! output and error one after the other can deadlock as soon as one of the
+//! pipes fills up (see the [crate documentation](crate#deadlocks)). A
+//! [`Communicator`] serves every pipe as soon as it is ready, so no pipe ever
+//! waits on another: it writes each input as the pipe has room, reads each
+//! output as data arrives, closes each input when it has been written so that
+//! the reader sees end of file, and returns when every output has reached end
+//! of file.
+//!
+//! A deadline bounds the whole exchange, reading to end of file included, so
+//! a grandchild that inherited a pipe cannot make it hang. When it passes,
+//! [`Communicator::run`] fails with [`io::ErrorKind::TimedOut`]; everything
+//! read so far is already in the sinks, and calling `run` again resumes
+//! exactly where it stopped.
+//!
+//! For a [`Child`], [`communicate`] and [`communicate_timeout`] do all of
+//! this in one call and return what [`Command::output`] returns, with the
+//! standard input fed. [`spawn_joined`] starts a child whose standard output
+//! and standard error share one pipe, to be read in the order the child
+//! wrote them.
+//!
+//! # Platform-specific behavior
+//!
+//! Unix: one `poll(2)` loop. The inputs are switched to nonblocking mode for
+//! the exchange and back before each is closed or `run` returns; the outputs
+//! are left as they are and read once each time `poll` reports them ready.
+//! Windows: overlapped reads and writes on ends that allow it (std's
+//! `ChildStdin`/`ChildStdout`/`ChildStderr`, and ends made overlapped with
+//! [`PipeOptions`](crate::PipeOptions)); a helper thread for a synchronous
+//! end, whose pending call is cancelled when the deadline passes.
+
+use std::error::Error;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sys::imp;
+use crate::{PipeReader, PipeWriter};
+
+/// Reads into an output's scratch buffer go at most this far at once, and a
+/// `Vec` sink always has at least this much room before a read.
+const CHUNK: usize = 64 * 1024;
+
+/// Where the bytes written into an input come from.
+///
+/// Made from a byte slice (`&[u8]`, `&Vec<u8>`, `&str`, `&[u8; N]`) or, with
+/// [`Source::reader`], from any [`Read`].
+pub struct Source<'a>(SourceKind<'a>);
+
+enum SourceKind<'a> {
+    Bytes(&'a [u8]),
+    Reader(&'a mut dyn Read),
+}
+
+impl<'a> Source<'a> {
+    /// Streams what `reader` yields, until it reports end of file.
+    ///
+    /// The reader is read on the communicating thread, 64 KiB at a time, as
+    /// the pipe takes the bytes. A reader that blocks delays every other pipe
+    /// and the deadline, so use readers that answer at once (files, memory,
+    /// already-buffered data).
+    pub fn reader(reader: &'a mut dyn Read) -> Source<'a> {
+        Source(SourceKind::Reader(reader))
+    }
+}
+
+impl<'a> From<&'a [u8]> for Source<'a> {
+    fn from(bytes: &'a [u8]) -> Source<'a> {
+        Source(SourceKind::Bytes(bytes))
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Source<'a> {
+    fn from(bytes: &'a [u8; N]) -> Source<'a> {
+        Source(SourceKind::Bytes(bytes))
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Source<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Source<'a> {
+        Source(SourceKind::Bytes(bytes))
+    }
+}
+
+impl<'a> From<&'a str> for Source<'a> {
+    fn from(text: &'a str) -> Source<'a> {
+        Source(SourceKind::Bytes(text.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            SourceKind::Bytes(bytes) => write!(f, "Source::Bytes({} bytes)", bytes.len()),
+            SourceKind::Reader(_) => f.write_str("Source::Reader"),
+        }
+    }
+}
+
+/// Where the bytes read from an output go.
+///
+/// Made from a `&mut Vec<u8>`, which the pipe is read into directly, without
+/// an intermediate copy; or, with [`Sink::writer`], from any [`Write`].
+/// [`Sink::limit`] caps how much of the output is kept.
+pub struct Sink<'a> {
+    kind: SinkKind<'a>,
+    limit: Option<u64>,
+}
+
+enum SinkKind<'a> {
+    Vec(&'a mut Vec<u8>),
+    Writer(&'a mut dyn Write),
+}
+
+impl<'a> Sink<'a> {
+    /// Writes the output into `writer`, each chunk with
+    /// [`write_all`](Write::write_all) as it arrives.
+    ///
+    /// An error from the writer stops the exchange: [`Communicator::run`]
+    /// returns it.
+    pub fn writer(writer: &'a mut dyn Write) -> Sink<'a> {
+        Sink {
+            kind: SinkKind::Writer(writer),
+            limit: None,
+        }
+    }
+
+    /// Keeps at most `bytes` bytes of this output.
+    ///
+    /// The output is still read to end of file, so the process writing it
+    /// never blocks on a full pipe (and never dies of a broken one); the
+    /// bytes past the limit are read and discarded.
+    /// [`Communicator::truncated`] tells whether any were.
+    pub fn limit(mut self, bytes: u64) -> Sink<'a> {
+        self.limit = Some(bytes);
+        self
+    }
+}
+
+impl<'a> From<&'a mut Vec<u8>> for Sink<'a> {
+    fn from(vec: &'a mut Vec<u8>) -> Sink<'a> {
+        Sink {
+            kind: SinkKind::Vec(vec),
+            limit: None,
+        }
+    }
+}
+
+impl fmt::Debug for Sink<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            SinkKind::Vec(_) => "Vec",
+            SinkKind::Writer(_) => "Writer",
+        };
+        f.debug_struct("Sink")
+            .field("kind", &kind)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+/// Drives any number of pipe ends at once until every input is written and
+/// every output has reached end of file.
+///
+/// Add inputs with [`input`](Communicator::input) and outputs with
+/// [`output`](Communicator::output), bound the exchange with
+/// [`timeout`](Communicator::timeout) or
+/// [`deadline`](Communicator::deadline), then call
+/// [`run`](Communicator::run). See the [module documentation](self) for the
+/// guarantees.
+///
+/// # Examples
+///
+/// Feeding a child 10 MB while collecting 10 MB from each of its outputs,
+/// which would deadlock if done one pipe at a time:
+///
+/// ```no_run
+/// use std::process::{Command, Stdio};
+/// use std::time::Duration;
+/// use pipekit::communicate::Communicator;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut child = Command::new("some-filter")
+///     .stdin(Stdio::piped())
+///     .stdout(Stdio::piped())
+///     .stderr(Stdio::piped())
+///     .spawn()?;
+/// let input = vec![b'x'; 10_000_000];
+/// let (mut out, mut err) = (Vec::new(), Vec::new());
+///
+/// Communicator::new()
+///     .input(child.stdin.take().unwrap(), &input)
+///     .output(child.stdout.take().unwrap(), &mut out)
+///     .output(child.stderr.take().unwrap(), &mut err)
+///     .timeout(Duration::from_secs(60))
+///     .run()?;
+/// let status = child.wait()?;
+/// # let _ = status;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Resuming after a timeout, with no byte lost or duplicated:
+///
+/// ```
+/// use std::io::{ErrorKind, Write};
+/// use std::time::Duration;
+/// use pipekit::communicate::Communicator;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let (reader, mut writer) = pipekit::pipe()?;
+/// let mut received = Vec::new();
+/// let mut communicator = Communicator::new();
+/// communicator.output(reader, &mut received).timeout(Duration::from_millis(10));
+///
+/// writer.write_all(b"first ")?;
+/// let err = communicator.run().unwrap_err(); // the writer is still open
+/// assert_eq!(err.kind(), ErrorKind::TimedOut);
+///
+/// writer.write_all(b"second")?;
+/// drop(writer);
+/// communicator.run()?; // picks up where it stopped, until end of file
+/// drop(communicator);
+/// assert_eq!(received, b"first second");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct Communicator<'a> {
+    inputs: Vec<Input<'a>>,
+    outputs: Vec<OutputPipe<'a>>,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl<'a> Communicator<'a> {
+    /// An exchange with no pipes and no deadline.
+    pub fn new() -> Communicator<'a> {
+        Communicator::default()
+    }
+
+    /// Adds an input: the bytes of `source` are written into `pipe`, which is
+    /// then closed so that its reader sees end of file.
+    ///
+    /// `pipe` is a [`PipeWriter`] or anything that converts into one, such as
+    /// a [`ChildStdin`](std::process::ChildStdin). If the reader goes away
+    /// before everything is written (the child exited, or closed its standard
+    /// input), the input stops without failing the exchange;
+    /// [`Communicator::input_closed_early`] tells.
+    pub fn input(
+        &mut self,
+        pipe: impl Into<PipeWriter>,
+        source: impl Into<Source<'a>>,
+    ) -> &mut Self {
+        let source = match source.into().0 {
+            SourceKind::Bytes(bytes) => Pending::Bytes { bytes, at: 0 },
+            SourceKind::Reader(reader) => Pending::Reader {
+                reader,
+                buf: Vec::new(),
+                at: 0,
+                eof: false,
+            },
+        };
+        self.inputs.push(Input {
+            pipe: Some(pipe.into()),
+            source,
+            written: 0,
+            closed_early: false,
+        });
+        self
+    }
+
+    /// Adds an output: `pipe` is read to end of file into `sink`.
+    ///
+    /// `pipe` is a [`PipeReader`] or anything that converts into one, such as
+    /// a [`ChildStdout`](std::process::ChildStdout). `sink` is a
+    /// `&mut Vec<u8>`, or a [`Sink`].
+    pub fn output(&mut self, pipe: impl Into<PipeReader>, sink: impl Into<Sink<'a>>) -> &mut Self {
+        let sink = sink.into();
+        self.outputs.push(OutputPipe {
+            pipe: Some(pipe.into()),
+            sink: sink.kind,
+            limit: sink.limit,
+            kept: 0,
+            scratch: Vec::new(),
+            truncated: false,
+        });
+        self
+    }
+
+    /// Bounds each call to [`run`](Communicator::run) to `timeout`, counted
+    /// from the start of the call.
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Bounds the exchange to end at `deadline` at the latest, whichever of
+    /// the deadline and the [`timeout`](Communicator::timeout) comes first.
+    pub fn deadline(&mut self, deadline: Instant) -> &mut Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Runs the exchange until every input has been written (or its reader
+    /// has gone) and every output has reached end of file.
+    ///
+    /// Each input's pipe is closed as soon as its source is exhausted, and
+    /// each output's pipe once it reaches end of file. A call after `run`
+    /// returned `Ok` does nothing.
+    ///
+    /// # Errors
+    ///
+    /// - [`io::ErrorKind::TimedOut`] when the deadline passes first. Every
+    ///   byte read so far is in its sink, every input keeps its position, and
+    ///   calling `run` again (after a new [`timeout`](Communicator::timeout)
+    ///   or [`deadline`](Communicator::deadline), if need be) resumes with no
+    ///   byte lost or duplicated.
+    /// - The error of a [`Sink::writer`] or a [`Source::reader`], which stops
+    ///   the exchange.
+    /// - The system's error from a read, a write (other than `BrokenPipe` on
+    ///   an input) or the wait. `Interrupted` is retried and never surfaces.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// See the [module documentation](self).
+    pub fn run(&mut self) -> io::Result<()> {
+        let started = Instant::now();
+        let deadline = match (self.timeout, self.deadline) {
+            (Some(timeout), Some(deadline)) => Some(deadline.min(started + timeout)),
+            (Some(timeout), None) => started.checked_add(timeout),
+            (None, deadline) => deadline,
+        };
+        imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline)
+    }
+
+    /// Whether input number `index` (counting from 0 in the order added)
+    /// stopped because its reader went away before everything was written.
+    ///
+    /// # Panics
+    ///
+    /// If there is no input number `index`.
+    pub fn input_closed_early(&self, index: usize) -> bool {
+        self.inputs[index].closed_early
+    }
+
+    /// How many bytes input number `index` has written so far.
+    ///
+    /// # Panics
+    ///
+    /// If there is no input number `index`.
+    pub fn bytes_written(&self, index: usize) -> u64 {
+        self.inputs[index].written
+    }
+
+    /// Whether output number `index` (counting from 0 in the order added)
+    /// had bytes discarded by its [`Sink::limit`].
+    ///
+    /// # Panics
+    ///
+    /// If there is no output number `index`.
+    pub fn truncated(&self, index: usize) -> bool {
+        self.outputs[index].truncated
+    }
+}
+
+/// An input being fed: the pipe (until it is closed) and what is left.
+pub(crate) struct Input<'a> {
+    pipe: Option<PipeWriter>,
+    source: Pending<'a>,
+    written: u64,
+    closed_early: bool,
+}
+
+enum Pending<'a> {
+    Bytes {
+        bytes: &'a [u8],
+        at: usize,
+    },
+    Reader {
+        reader: &'a mut dyn Read,
+        buf: Vec<u8>,
+        at: usize,
+        eof: bool,
+    },
+}
+
+impl fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("pipe", &self.pipe)
+            .field("written", &self.written)
+            .field("closed_early", &self.closed_early)
+            .finish()
+    }
+}
+
+impl Input<'_> {
+    /// The pipe, while the input is being fed.
+    pub(crate) fn pipe(&self) -> Option<&PipeWriter> {
+        self.pipe.as_ref()
+    }
+
+    /// The pipe and the bytes to write next into it, while the input is
+    /// being fed; the bytes are empty once the source is exhausted.
+    pub(crate) fn next(&mut self) -> io::Result<Option<(&PipeWriter, &[u8])>> {
+        if self.pipe.is_none() {
+            return Ok(None);
+        }
+        let bytes = Self::pending(&mut self.source)?;
+        Ok(self.pipe.as_ref().map(|pipe| (pipe, bytes)))
+    }
+
+    /// The bytes of `source` still to write. Refills a reader source first,
+    /// which reads it (retrying `Interrupted`).
+    fn pending<'s>(source: &'s mut Pending<'_>) -> io::Result<&'s [u8]> {
+        match source {
+            Pending::Bytes { bytes, at } => Ok(&bytes[*at..]),
+            Pending::Reader {
+                reader,
+                buf,
+                at,
+                eof,
+            } => {
+                if *at == buf.len() && !*eof {
+                    buf.resize(CHUNK, 0);
+                    *at = 0;
+                    let n = loop {
+                        match reader.read(buf) {
+                            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                            result => break result,
+                        }
+                    };
+                    let n = n.map_err(|err| {
+                        buf.clear();
+                        err
+                    })?;
+                    buf.truncate(n);
+                    *eof = n == 0;
+                }
+                Ok(&buf[*at..])
+            }
+        }
+    }
+
+    /// Records that the first `n` pending bytes were written.
+    pub(crate) fn advance(&mut self, n: usize) {
+        match &mut self.source {
+            Pending::Bytes { at, .. } | Pending::Reader { at, .. } => *at += n,
+        }
+        self.written += n as u64;
+    }
+
+    /// Ends the input: everything was written, or (`early`) the reader went
+    /// away. Returns the pipe, which the engine restores and drops, closing
+    /// it.
+    pub(crate) fn close(&mut self, early: bool) -> Option<PipeWriter> {
+        self.closed_early |= early;
+        self.pipe.take()
+    }
+}
+
+/// An output being drained: the pipe (until end of file) and its sink.
+pub(crate) struct OutputPipe<'a> {
+    pipe: Option<PipeReader>,
+    sink: SinkKind<'a>,
+    limit: Option<u64>,
+    /// Bytes handed to the sink so far.
+    kept: u64,
+    /// Reads for a writer sink, and reads past the limit, land here.
+    scratch: Vec<u8>,
+    truncated: bool,
+}
+
+impl fmt::Debug for OutputPipe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputPipe")
+            .field("pipe", &self.pipe)
+            .field("limit", &self.limit)
+            .field("kept", &self.kept)
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
+/// Where an engine puts the next read of an output.
+pub(crate) enum Target<'s> {
+    /// Append to this vector, at most `max` bytes, reading straight into its
+    /// spare capacity (which is at least `max`).
+    Vec { vec: &'s mut Vec<u8>, max: usize },
+    /// Read into this buffer, then [`OutputPipe::commit`] it.
+    Buffer(&'s mut [u8]),
+}
+
+impl OutputPipe<'_> {
+    /// The pipe, until it reaches end of file.
+    pub(crate) fn pipe(&self) -> Option<&PipeReader> {
+        self.pipe.as_ref()
+    }
+
+    /// The pipe and where its next read goes, until it reaches end of file.
+    pub(crate) fn next(&mut self) -> Option<(&PipeReader, Target<'_>)> {
+        let pipe = self.pipe.as_ref()?;
+        let room = self.limit.map_or(u64::MAX, |limit| limit - self.kept);
+        Some((pipe, Self::target(&mut self.sink, &mut self.scratch, room)))
+    }
+
+    /// Where the next read goes, with `room` bytes left under the limit; a
+    /// `Vec` sink gets room reserved first.
+    fn target<'s>(sink: &'s mut SinkKind<'_>, scratch: &'s mut Vec<u8>, room: u64) -> Target<'s> {
+        match sink {
+            SinkKind::Vec(vec) if room > 0 => {
+                if vec.capacity() - vec.len() < CHUNK {
+                    // Doubling keeps reallocation amortised; pages the reads
+                    // never touch are never made resident.
+                    vec.reserve(vec.len().max(CHUNK));
+                }
+                let spare = vec.capacity() - vec.len();
+                let max = usize::try_from(room).map_or(spare, |room| room.min(spare));
+                Target::Vec { vec, max }
+            }
+            _ => {
+                scratch.resize(CHUNK, 0);
+                Target::Buffer(scratch)
+            }
+        }
+    }
+
+    /// Accounts for `n` bytes that the engine read into the last target
+    /// from [`next`](OutputPipe::next) (a `Vec` target has already grown by
+    /// them). 0 is end of file: the pipe is closed. Bytes in the scratch
+    /// buffer go to a writer sink, up to the limit; the rest is discarded.
+    pub(crate) fn commit(&mut self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            self.pipe = None;
+            return Ok(());
+        }
+        let room = self.limit.map_or(u64::MAX, |limit| limit - self.kept);
+        match &mut self.sink {
+            SinkKind::Vec(_) if room > 0 => self.kept += n as u64,
+            SinkKind::Writer(writer) if room > 0 => {
+                let keep = usize::try_from(room).map_or(n, |room| room.min(n));
+                writer.write_all(&self.scratch[..keep])?;
+                self.kept += keep as u64;
+                self.truncated |= keep < n;
+            }
+            _ => self.truncated = true,
+        }
+        Ok(())
+    }
+}
+
+/// Feeds `input` to `child`'s standard input while collecting its standard
+/// output and standard error, then waits for it to exit.
+///
+/// This is [`Command::output`] with the standard input fed, on one thread,
+/// without the deadlock of writing everything before reading (see the
+/// [module documentation](self)), and without a panic on an I/O error. Each
+/// of the child's piped streams is taken from `child`; a stream that is not
+/// piped gives an empty output. On Linux, the output pipes are enlarged to
+/// 1 MiB first when the system allows, which lets a fast child write more
+/// between two reads.
+///
+/// # Errors
+///
+/// - [`io::ErrorKind::InvalidInput`] if `input` is not empty but the child's
+///   standard input is not piped (`Stdio::piped()`), before anything else.
+/// - The errors of [`Communicator::run`] and of [`Child::wait`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::process::{Command, Stdio};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut child = Command::new("sort")
+///     .stdin(Stdio::piped())
+///     .stdout(Stdio::piped())
+///     .stderr(Stdio::piped())
+///     .spawn()?;
+/// let output = pipekit::communicate::communicate(&mut child, b"b\na\n")?;
+/// assert!(output.status.success());
+/// assert_eq!(output.stdout, b"a\nb\n");
+/// # Ok(())
+/// # }
+/// ```
+pub fn communicate(child: &mut Child, input: &[u8]) -> io::Result<Output> {
+    exchange(child, input, None)
+}
+
+/// [`communicate`] with a time limit on the whole exchange: feeding, reading
+/// to end of file, and waiting for the child to exit.
+///
+/// On timeout the child is left running, as it was: kill it or wait for it
+/// as suits. What it had written by then is not lost: the error's payload is
+/// a [`TimedOutOutput`].
+///
+/// # Errors
+///
+/// As for [`communicate`], and [`io::ErrorKind::TimedOut`] when the time
+/// runs out, with a [`TimedOutOutput`] inside:
+///
+/// ```no_run
+/// use std::process::{Command, Stdio};
+/// use std::time::Duration;
+/// use pipekit::communicate::{communicate_timeout, TimedOutOutput};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut child = Command::new("slow-tool").stdout(Stdio::piped()).spawn()?;
+/// match communicate_timeout(&mut child, b"", Duration::from_secs(5)) {
+///     Ok(output) => println!("done: {}", output.status),
+///     Err(err) => {
+///         child.kill()?;
+///         child.wait()?;
+///         if let Some(partial) = err.get_ref().and_then(|e| e.downcast_ref::<TimedOutOutput>()) {
+///             println!("it had written {} bytes", partial.stdout.len());
+///         }
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Platform-specific behavior
+///
+/// The wait for the exit uses a pidfd on Linux, `WaitForSingleObject` on
+/// Windows, and elsewhere checks `try_wait` at growing intervals (up to
+/// 50 ms apart).
+pub fn communicate_timeout(
+    child: &mut Child,
+    input: &[u8],
+    timeout: Duration,
+) -> io::Result<Output> {
+    exchange(child, input, Some(Instant::now() + timeout))
+}
+
+/// On targets that are neither Unix nor Windows no child can be spawned.
+#[cfg(not(any(unix, windows)))]
+fn exchange(_: &mut Child, _: &[u8], _: Option<Instant>) -> io::Result<Output> {
+    Err(crate::error::unsupported("communicating with a child process"))
+}
+
+#[cfg(any(unix, windows))]
+fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::Result<Output> {
+    if !input.is_empty() && child.stdin.is_none() {
+        return Err(crate::error::invalid_input(
+            "pipekit: communicate was given input, but the child's stdin is not piped".to_string(),
+        ));
+    }
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().map(PipeReader::from);
+    let stderr = child.stderr.take().map(PipeReader::from);
+    for pipe in stdout.iter().chain(&stderr) {
+        enlarge(pipe);
+    }
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut communicator = Communicator::new();
+    if let Some(stdin) = stdin {
+        communicator.input(stdin, input);
+    }
+    if let Some(stdout) = stdout {
+        communicator.output(stdout, &mut out);
+    }
+    if let Some(stderr) = stderr {
+        communicator.output(stderr, &mut err);
+    }
+    if let Some(deadline) = deadline {
+        communicator.deadline(deadline);
+    }
+    let result = communicator.run();
+    drop(communicator);
+    if let Err(error) = result {
+        if error.kind() == io::ErrorKind::TimedOut {
+            return Err(timed_out(out, err));
+        }
+        return Err(error);
+    }
+    let status = match deadline {
+        None => child.wait()?,
+        Some(deadline) => match imp::communicate::wait_deadline(child, deadline)? {
+            Some(status) => status,
+            None => return Err(timed_out(out, err)),
+        },
+    };
+    Ok(Output {
+        status,
+        stdout: out,
+        stderr: err,
+    })
+}
+
+/// Best effort: a larger pipe lets the child write more between two reads.
+/// A refusal (a user over its pipe quota) leaves the pipe as it was.
+#[cfg(any(unix, windows))]
+fn enlarge(pipe: &PipeReader) {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        let _ = pipe.set_capacity(1 << 20);
+    }
+}
+
+#[cfg(any(unix, windows))]
+fn timed_out(stdout: Vec<u8>, stderr: Vec<u8>) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, TimedOutOutput { stdout, stderr })
+}
+
+/// What a child had written when [`communicate_timeout`] ran out of time: the
+/// payload of its [`io::ErrorKind::TimedOut`] error, reached with
+/// [`io::Error::get_ref`] and `downcast_ref`, or [`io::Error::into_inner`]
+/// and `downcast`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedOutOutput {
+    /// The child's standard output up to the timeout.
+    pub stdout: Vec<u8>,
+    /// The child's standard error up to the timeout.
+    pub stderr: Vec<u8>,
+}
+
+impl fmt::Display for TimedOutOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pipekit: the child did not finish in time ({} bytes of stdout and {} of stderr \
+             were read)",
+            self.stdout.len(),
+            self.stderr.len()
+        )
+    }
+}
+
+impl Error for TimedOutOutput {}
+
+/// Spawns `command` with its standard output and standard error joined in
+/// one pipe, and returns the child and the pipe's reader.
+///
+/// The child's two streams arrive in the order it wrote them. Read the
+/// reader to end of file (with [`Read::read_to_end`], or as an output of a
+/// [`Communicator`] alongside other pipes) and then wait for the child. The
+/// writers are closed in this process before this returns: `command`'s
+/// standard output and standard error are reset to
+/// [`Stdio::inherit`], so that a `Command` kept alive cannot hold the pipe
+/// open (the first deadlock of the [crate documentation](crate#deadlocks)).
+///
+/// # Errors
+///
+/// The errors of [`pipe()`](crate::pipe()), [`PipeWriter::try_clone`] and
+/// [`Command::spawn`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::io::Read;
+/// use std::process::Command;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let (mut child, mut joined) = pipekit::communicate::spawn_joined(&mut Command::new("make"))?;
+/// let mut log = Vec::new();
+/// joined.read_to_end(&mut log)?;
+/// let status = child.wait()?;
+/// # let _ = status;
+/// # Ok(())
+/// # }
+/// ```
+pub fn spawn_joined(command: &mut Command) -> io::Result<(Child, PipeReader)> {
+    let (reader, writer) = crate::pipe()?;
+    let writer_clone = writer.try_clone()?;
+    command.stdout(writer).stderr(writer_clone);
+    let spawned = command.spawn();
+    command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    Ok((spawned?, reader))
+}
