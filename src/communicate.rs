@@ -561,9 +561,9 @@ impl OutputPipe<'_> {
 /// without the deadlock of writing everything before reading (see the
 /// [module documentation](self)), and without a panic on an I/O error. Each
 /// of the child's piped streams is taken from `child`; a stream that is not
-/// piped gives an empty output. On Linux, the output pipes are enlarged to
-/// 1 MiB first when the system allows, which lets a fast child write more
-/// between two reads.
+/// piped gives an empty output. On Linux, the pipes are enlarged to 1 MiB
+/// first when the system allows, which lets each side move more between two
+/// waits.
 ///
 /// # Errors
 ///
@@ -651,11 +651,14 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
             "pipekit: communicate was given input, but the child's stdin is not piped".to_string(),
         ));
     }
-    let stdin = child.stdin.take();
+    let stdin = child.stdin.take().map(PipeWriter::from);
     let stdout = child.stdout.take().map(PipeReader::from);
     let stderr = child.stderr.take().map(PipeReader::from);
+    if let Some(stdin) = &stdin {
+        enlarge(stdin.inner());
+    }
     for pipe in stdout.iter().chain(&stderr) {
-        enlarge(pipe);
+        enlarge(pipe.inner());
     }
 
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -694,10 +697,10 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
     })
 }
 
-/// Best effort: a larger pipe lets the child write more between two reads.
+/// Best effort: a larger pipe lets each side move more between two waits.
 /// A refusal (a user over its pipe quota) leaves the pipe as it was.
 #[cfg(any(unix, windows))]
-fn enlarge(pipe: &PipeReader) {
+fn enlarge(pipe: &imp::Pipe) {
     if cfg!(any(target_os = "linux", target_os = "android")) {
         let _ = pipe.set_capacity(1 << 20);
     }

@@ -234,14 +234,27 @@ fn resuming_with_data_in_flight_on_small_pipes_loses_and_repeats_nothing() {
         let data = pattern(300_000);
         let small = || PipeOptions::new().capacity(4096).create().unwrap();
         let ((to_peer_r, to_peer_w), (from_peer_r, from_peer_w)) = (small(), small());
-        let peer =
-            thread::spawn(move || echo(to_peer_r, from_peer_w, vec![1000, 7000], vec![0, 3]));
+        // The peer starts only once the first run has timed out with the
+        // input pipe full, so at least one cut happens mid-transfer.
+        let (start_tx, start_rx) = std::sync::mpsc::channel::<()>();
+        let peer = thread::spawn(move || {
+            start_rx.recv().unwrap();
+            echo(to_peer_r, from_peer_w, vec![1000, 7000], vec![0, 3])
+        });
         let mut out = Vec::new();
         let mut communicator = Communicator::new();
         communicator
             .input(to_peer_w, &data)
             .output(from_peer_r, &mut out);
-        let mut timeouts = 0;
+        let err = communicator
+            .timeout(Duration::from_millis(5))
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        let first_cut = communicator.bytes_written(0);
+        assert!(first_cut > 0 && first_cut < data.len() as u64);
+        start_tx.send(()).unwrap();
+        let mut timeouts = 1;
         for millis in [2u64, 3, 5].iter().cycle() {
             match communicator.timeout(Duration::from_millis(*millis)).run() {
                 Ok(()) => break,
@@ -252,10 +265,9 @@ fn resuming_with_data_in_flight_on_small_pipes_loses_and_repeats_nothing() {
         assert_eq!(communicator.bytes_written(0), data.len() as u64);
         drop(communicator);
         peer.join().unwrap();
-        assert!(timeouts > 0, "no run timed out; the test proved nothing");
         assert!(
             out == data,
-            "bytes were lost or repeated across resumptions"
+            "bytes were lost or repeated across {timeouts} resumptions"
         );
     });
 }
