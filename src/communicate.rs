@@ -641,7 +641,9 @@ pub fn communicate_timeout(
 /// On targets that are neither Unix nor Windows no child can be spawned.
 #[cfg(not(any(unix, windows)))]
 fn exchange(_: &mut Child, _: &[u8], _: Option<Instant>) -> io::Result<Output> {
-    Err(crate::error::unsupported("communicating with a child process"))
+    Err(crate::error::unsupported(
+        "communicating with a child process",
+    ))
 }
 
 #[cfg(any(unix, windows))]

@@ -144,6 +144,7 @@ pub mod communicate;
 mod error;
 mod options;
 mod pipe;
+pub mod splice;
 #[allow(unsafe_code)]
 mod sys;
 

@@ -11,6 +11,8 @@ use crate::{PipeReader, PipeWriter};
 pub(crate) mod communicate;
 mod control;
 pub(crate) use control::create;
+mod splice;
+pub(crate) use splice::*;
 
 /// Turns the `-1` that a libc call returns on failure into the error in
 /// `errno`. The one place where this backend reads `errno`.

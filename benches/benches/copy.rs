@@ -1,0 +1,63 @@
+//! Copying out of a pipe into `/dev/null` or a file, and relaying one pipe
+//! into another, 1 GiB per iteration: see `pipekit_bench::transfer` for
+//! what each case does. Linux only.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn copy(_c: &mut Criterion) {
+    #[cfg(target_os = "linux")]
+    {
+        use pipekit_bench::transfer::{run_copy, Sink, COPY_CASES};
+        use pipekit_bench::{gib_group, Capacity, Pinning};
+
+        for pinning in Pinning::ALL {
+            for sink in Sink::all() {
+                for capacity in Capacity::ALL {
+                    let name = format!("copy/{}/{}/{}", pinning.name(), sink.name, capacity.name());
+                    let mut group = _c.benchmark_group(name);
+                    gib_group(&mut group);
+                    for (case, run) in COPY_CASES {
+                        group.bench_function(case, |b| {
+                            b.iter_custom(|iters| {
+                                (0..iters)
+                                    .map(|_| {
+                                        sink.reset();
+                                        run_copy(pinning, capacity, &sink.file, run)
+                                    })
+                                    .sum()
+                            })
+                        });
+                    }
+                    group.finish();
+                }
+            }
+        }
+    }
+}
+
+fn relay(_c: &mut Criterion) {
+    #[cfg(target_os = "linux")]
+    {
+        use pipekit_bench::transfer::{run_relay, RELAY_CASES};
+        use pipekit_bench::{gib_group, Capacity, Pinning};
+
+        for pinning in Pinning::ALL {
+            for capacity in Capacity::ALL {
+                let name = format!("relay/{}/{}", pinning.name(), capacity.name());
+                let mut group = _c.benchmark_group(name);
+                gib_group(&mut group);
+                for (case, run) in RELAY_CASES {
+                    group.bench_function(case, |b| {
+                        b.iter_custom(|iters| {
+                            (0..iters).map(|_| run_relay(pinning, capacity, run)).sum()
+                        })
+                    });
+                }
+                group.finish();
+            }
+        }
+    }
+}
+
+criterion_group!(benches, copy, relay);
+criterion_main!(benches);

@@ -1,0 +1,65 @@
+//! Runs one case of the `create` benches N times, so that `strace -c` can
+//! count the system calls each makes (see BENCHMARKS.md):
+//!
+//! ```text
+//! cargo build --release -p pipekit-bench --bin syscalls
+//! strace -c -f target/release/syscalls pipekit-pipe 1000
+//! ```
+//!
+//! Cases: `raw-pipe`, `pipekit-pipe`, `std-pipe`, `os_pipe-pipe`,
+//! `raw-dup`, `pipekit-try_clone`, `std-try_clone`, `os_pipe-try_clone`,
+//! and `none` (only the program's own start-up, to subtract). The end to
+//! clone is opened once, before the loop.
+
+use std::hint::black_box;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let case = args.next().unwrap_or_default();
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    run(&case, n);
+}
+
+#[cfg(target_os = "linux")]
+fn run(case: &str, n: usize) {
+    use std::os::fd::AsRawFd;
+
+    let (pipekit_reader, _w1) = pipekit::pipe().unwrap();
+    let (std_reader, _w2) = std::io::pipe().unwrap();
+    let (os_pipe_reader, _w3) = os_pipe::pipe().unwrap();
+    let raw_fd = pipekit_reader.as_raw_fd();
+    for _ in 0..n {
+        match case {
+            "none" => {}
+            "raw-pipe" => {
+                let mut fds = [0; 2];
+                // SAFETY: `fds` has room for two fds, closed right after.
+                unsafe {
+                    assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+                    libc::close(black_box(fds[0]));
+                    libc::close(fds[1]);
+                }
+            }
+            "pipekit-pipe" => drop(black_box(pipekit::pipe().unwrap())),
+            "std-pipe" => drop(black_box(std::io::pipe().unwrap())),
+            "os_pipe-pipe" => drop(black_box(os_pipe::pipe().unwrap())),
+            "raw-dup" => {
+                // SAFETY: `raw_fd` stays open; the duplicate is closed.
+                unsafe {
+                    let dup = libc::fcntl(black_box(raw_fd), libc::F_DUPFD_CLOEXEC, 3);
+                    assert!(dup >= 0);
+                    libc::close(dup);
+                }
+            }
+            "pipekit-try_clone" => drop(black_box(pipekit_reader.try_clone().unwrap())),
+            "std-try_clone" => drop(black_box(std_reader.try_clone().unwrap())),
+            "os_pipe-try_clone" => drop(black_box(os_pipe_reader.try_clone().unwrap())),
+            other => panic!("unknown case {other:?}"),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run(_case: &str, _n: usize) {
+    eprintln!("syscalls: Linux only");
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""System calls per operation, counted with `strace -c`, for BENCHMARKS.md.
+
+Runs `target/release/syscalls CASE N` under `strace -c -f` for every case,
+subtracts the program's own start-up (case `none`), and prints, per case,
+each system call that remains with its count divided by N, as a Markdown
+table. Build first: `cargo build --release -p pipekit-bench --bin syscalls`.
+
+Usage: python3 benches/strace-counts.py [N]   (default N = 1000)
+"""
+
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+
+CASES = [
+    ("pipe()", ["raw-pipe", "pipekit-pipe", "std-pipe", "os_pipe-pipe"]),
+    ("try_clone()", ["raw-dup", "pipekit-try_clone", "std-try_clone", "os_pipe-try_clone"]),
+]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "syscalls")
+
+
+def counts(case, n):
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+        subprocess.run(
+            ["strace", "-c", "-f", "-o", out.name, BINARY, case, str(n)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        table = collections.Counter()
+        for line in out.read().splitlines():
+            fields = line.split()
+            # "% time seconds usecs/call calls [errors] syscall"
+            if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+                table[fields[-1]] += int(fields[3])
+        return table
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    base = counts("none", n)
+    print(f"System calls per operation (`strace -c -f`, {n} operations, start-up subtracted):\n")
+    print("| operation | case | system calls per operation |")
+    print("|---|---|---|")
+    for operation, cases in CASES:
+        for case in cases:
+            table = counts(case, n)
+            per_op = {
+                name: (table[name] - base.get(name, 0)) / n
+                for name in table
+                if table[name] - base.get(name, 0) > 0
+            }
+            text = ", ".join(f"{name} {count:g}" for name, count in sorted(per_op.items()))
+            print(f"| {operation} | {case} | {text} |")
+
+
+if __name__ == "__main__":
+    main()
