@@ -368,6 +368,18 @@ impl<'a> Communicator<'a> {
     }
 }
 
+/// The error every engine returns when the deadline passes with `open`
+/// pipes still open.
+pub(crate) fn deadline_passed(open: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "pipekit: the exchange passed its deadline with {open} pipe{} still open",
+            if open == 1 { "" } else { "s" }
+        ),
+    )
+}
+
 /// An input being fed: the pipe (until it is closed) and what is left.
 pub(crate) struct Input<'a> {
     pipe: Option<PipeWriter>,

@@ -277,63 +277,19 @@ fn resuming_with_data_in_flight_on_small_pipes_loses_and_repeats_nothing() {
 #[cfg(unix)]
 #[test]
 fn signals_do_not_distort_the_deadline() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{mpsc, Arc};
-
-    static DELIVERED: AtomicUsize = AtomicUsize::new(0);
-    extern "C" fn on_signal(_: libc::c_int) {
-        DELIVERED.fetch_add(1, Ordering::Relaxed);
-    }
-    // SAFETY: installs a handler that only touches an atomic, without
-    // SA_RESTART, for SIGUSR2, which nothing else in this binary uses.
-    #[allow(unsafe_code)]
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
-            0
-        );
-    }
     let timeout = Duration::from_millis(300);
     watchdog(move || {
         let (reader, writer) = pipe().unwrap();
-        let done = Arc::new(AtomicBool::new(false));
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let running = {
-            let done = done.clone();
-            thread::spawn(move || {
-                // SAFETY: pthread_self has no preconditions.
-                #[allow(unsafe_code)]
-                tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
-                let mut out = Vec::new();
-                let started = Instant::now();
-                let result = Communicator::new()
-                    .output(reader, &mut out)
-                    .timeout(timeout)
-                    .run();
-                let elapsed = started.elapsed();
-                done.store(true, Ordering::SeqCst);
-                release_rx.recv().unwrap();
-                (result, elapsed)
-            })
-        };
-        let tid = tid_rx.recv().unwrap();
-        let before = DELIVERED.load(Ordering::Relaxed);
-        while !done.load(Ordering::SeqCst) {
-            // SAFETY: the thread cannot exit before it receives on
-            // `release_rx`, which happens after this loop.
-            #[allow(unsafe_code)]
-            let sent = unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
-            assert_eq!(sent, 0);
-            thread::yield_now();
-        }
-        release_tx.send(()).unwrap();
-        let (result, elapsed) = running.join().unwrap();
+        let ((result, elapsed), delivered) = util::under_signal_barrage(move || {
+            let mut out = Vec::new();
+            let started = Instant::now();
+            let result = Communicator::new()
+                .output(reader, &mut out)
+                .timeout(timeout)
+                .run();
+            (result, started.elapsed())
+        });
         drop(writer);
-        let delivered = DELIVERED.load(Ordering::Relaxed) - before;
         assert!(delivered > 0, "no signal arrived; the test proved nothing");
         let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");

@@ -147,65 +147,14 @@ fn synchronous_windows_ends_refuse_timeouts() {
 #[cfg(unix)]
 #[test]
 fn signals_neither_shorten_nor_lengthen_a_timed_wait() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{mpsc, Arc};
-
-    static DELIVERED: AtomicUsize = AtomicUsize::new(0);
-    extern "C" fn on_signal(_: libc::c_int) {
-        DELIVERED.fetch_add(1, Ordering::Relaxed);
-    }
-    // SAFETY: installs a handler that only touches an atomic (which is
-    // async-signal-safe), without SA_RESTART, for SIGUSR2, which nothing
-    // else in this test binary uses.
-    #[allow(unsafe_code)]
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
-            0
-        );
-    }
-
     watchdog(|| {
         let (reader, _writer) = pipekit::pipe().unwrap();
         reader.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let done = Arc::new(AtomicBool::new(false));
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-
-        let waiting = {
-            let done = done.clone();
-            thread::spawn(move || {
-                // SAFETY: pthread_self has no preconditions.
-                #[allow(unsafe_code)]
-                tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
-                let started = Instant::now();
-                let result = (&reader).read(&mut [0; 8]);
-                let elapsed = started.elapsed();
-                done.store(true, Ordering::SeqCst);
-                // Stay alive until the signaller has stopped, so that it
-                // never signals a thread that has exited.
-                release_rx.recv().unwrap();
-                (result, elapsed)
-            })
-        };
-
-        let tid = tid_rx.recv().unwrap();
-        let before = DELIVERED.load(Ordering::Relaxed);
-        while !done.load(Ordering::SeqCst) {
-            // SAFETY: `tid` is a live thread: it cannot exit before it
-            // receives on `release_rx`, which happens after this loop.
-            #[allow(unsafe_code)]
-            let sent = unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
-            assert_eq!(sent, 0);
-            thread::yield_now();
-        }
-        release_tx.send(()).unwrap();
-        let (result, elapsed) = waiting.join().unwrap();
-
-        let delivered = DELIVERED.load(Ordering::Relaxed) - before;
+        let ((result, elapsed), delivered) = util::under_signal_barrage(move || {
+            let started = Instant::now();
+            let result = (&reader).read(&mut [0; 8]);
+            (result, started.elapsed())
+        });
         assert!(delivered > 0, "no signal arrived; the test proved nothing");
         let err = result.unwrap_err();
         assert_eq!(

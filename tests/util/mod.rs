@@ -117,3 +117,66 @@ pub fn run_tests(tests: &[Test]) -> ! {
     );
     process::exit(if failed.is_empty() { 0 } else { 1 })
 }
+
+/// Runs `wait` on a new thread while this thread sends that thread SIGUSR2
+/// as fast as it can (a handler without `SA_RESTART` counts deliveries), until
+/// `wait` returns. Returns what `wait` returned and how many signals arrived.
+///
+/// Each signal interrupts whatever system call the thread is blocked in, so
+/// this checks that a wait is neither shortened nor lengthened by `EINTR`.
+#[cfg(unix)]
+pub fn under_signal_barrage<T: Send + 'static>(
+    wait: impl FnOnce() -> T + Send + 'static,
+) -> (T, usize) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    static DELIVERED: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn on_signal(_: libc::c_int) {
+        DELIVERED.fetch_add(1, Ordering::Relaxed);
+    }
+    // SAFETY: installs a handler that only touches an atomic (which is
+    // async-signal-safe), without SA_RESTART, for SIGUSR2, which nothing
+    // else in the test binaries uses.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let waiting = {
+        let done = done.clone();
+        thread::spawn(move || {
+            // SAFETY: pthread_self has no preconditions.
+            #[allow(unsafe_code)]
+            tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
+            let result = wait();
+            done.store(true, Ordering::SeqCst);
+            // Stay alive until the signaller has stopped, so that it never
+            // signals a thread that has exited.
+            release_rx.recv().unwrap();
+            result
+        })
+    };
+    let tid = tid_rx.recv().unwrap();
+    let before = DELIVERED.load(Ordering::Relaxed);
+    while !done.load(Ordering::SeqCst) {
+        // SAFETY: `tid` is a live thread: it cannot exit before it receives
+        // on `release_rx`, which happens after this loop.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
+        assert_eq!(sent, 0);
+        thread::yield_now();
+    }
+    release_tx.send(()).unwrap();
+    let result = waiting.join().unwrap();
+    (result, DELIVERED.load(Ordering::Relaxed) - before)
+}

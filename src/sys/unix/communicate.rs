@@ -93,7 +93,7 @@ fn run(
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(timed_out(poll_fds.len()));
+                    return Err(crate::communicate::deadline_passed(poll_fds.len()));
                 }
                 poll_millis(left)
             }
@@ -175,16 +175,6 @@ fn drain(output: &mut OutputPipe<'_>) -> io::Result<()> {
             },
         }
     }
-}
-
-fn timed_out(open: usize) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!(
-            "pipekit: the exchange passed its deadline with {open} pipe{} still open",
-            if open == 1 { "" } else { "s" }
-        ),
-    )
 }
 
 /// Waits for `child` to exit until `deadline`; `None` if it is still running

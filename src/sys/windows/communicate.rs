@@ -163,7 +163,7 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(timed_out(open));
+                        return Err(crate::communicate::deadline_passed(open));
                     }
                     wait_millis(left)
                 }
@@ -350,16 +350,6 @@ fn outcome(result: io::Result<()>, done: usize) -> io::Result<usize> {
         Err(err) if done > 0 && is_error(&err, ERROR_OPERATION_ABORTED) => Ok(done),
         Err(err) => Err(err),
     }
-}
-
-fn timed_out(open: usize) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!(
-            "pipekit: the exchange passed its deadline with {open} pipe{} still open",
-            if open == 1 { "" } else { "s" }
-        ),
-    )
 }
 
 /// A raw handle that a helper thread uses: the event, and its pipe.
