@@ -8,6 +8,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(pipekit_pipe2)");
     println!("cargo:rustc-check-cfg=cfg(pipekit_std_pipe)");
+    println!("cargo:rustc-check-cfg=cfg(pipekit_libc_pipe_buf)");
     println!("cargo:rerun-if-changed=build.rs");
 
     // `pipe2(O_CLOEXEC)`: the positive list of targets whose libc has it.
@@ -28,6 +29,26 @@ fn main() {
     ];
     if PIPE2.contains(&os.as_str()) {
         println!("cargo:rustc-cfg=pipekit_pipe2");
+    }
+
+    // Targets whose libc defines `PIPE_BUF`; elsewhere POSIX's minimum.
+    const LIBC_PIPE_BUF: &[&str] = &[
+        "linux",
+        "android",
+        "macos",
+        "ios",
+        "tvos",
+        "watchos",
+        "visionos",
+        "freebsd",
+        "dragonfly",
+        "netbsd",
+        "openbsd",
+        "illumos",
+        "solaris",
+    ];
+    if LIBC_PIPE_BUF.contains(&os.as_str()) {
+        println!("cargo:rustc-cfg=pipekit_libc_pipe_buf");
     }
 
     // `std::io::PipeReader`/`PipeWriter` were stabilised in Rust 1.87.

@@ -355,34 +355,26 @@ fn pipeline_through_stdio_conversions() {
     assert_eq!(out, "through two children");
 }
 
+/// Runs the child `role`, which checks everything itself and prints "ok".
 #[cfg(unix)]
-fn descriptor_exhaustion_fails_cleanly() {
-    let output = child("exhaust-descriptors")
+fn assert_child_role_passes(role: &str) {
+    let output = child(role)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "exhaust-descriptors failed: {}",
-        output.status
-    );
+    assert!(output.status.success(), "{role} failed: {}", output.status);
     assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+}
+
+#[cfg(unix)]
+fn descriptor_exhaustion_fails_cleanly() {
+    assert_child_role_passes("exhaust-descriptors");
 }
 
 #[cfg(target_os = "linux")]
 fn unprivileged_capacity_above_the_limit_names_it() {
-    let output = child("capacity-above-limit")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "capacity-above-limit failed: {}",
-        output.status
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+    assert_child_role_passes("capacity-above-limit");
 }
 
 // -- platform parts ------------------------------------------------------------

@@ -11,31 +11,11 @@ use crate::PipeOptions;
 
 /// The size up to which a write to a pipe is atomic, and so, after `poll`
 /// reports the pipe writable, certain not to block (POSIX `PIPE_BUF`).
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-))]
+#[cfg(pipekit_libc_pipe_buf)]
 #[allow(clippy::unnecessary_cast)] // a `c_int` on illumos and Solaris
 const PIPE_BUF: usize = libc::PIPE_BUF as usize;
 /// POSIX's minimum, where libc does not say.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
+#[cfg(not(pipekit_libc_pipe_buf))]
 const PIPE_BUF: usize = 512;
 
 pub(crate) fn create(options: &PipeOptions) -> io::Result<(Pipe, Pipe)> {
