@@ -246,8 +246,11 @@ fn resuming_with_data_in_flight_on_small_pipes_loses_and_repeats_nothing() {
         communicator
             .input(to_peer_w, &data)
             .output(from_peer_r, &mut out);
+        // Long enough for the input to fill the small pipe even where
+        // starting the engine's helper thread is slow (wine); the peer is
+        // not reading yet, so the run cannot finish.
         let err = communicator
-            .timeout(Duration::from_millis(5))
+            .timeout(Duration::from_millis(200))
             .run()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
