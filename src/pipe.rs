@@ -72,6 +72,7 @@ use crate::sys::imp;
 /// [`CreatePipe`](https://learn.microsoft.com/en-us/windows/win32/api/namedpipeapi/nf-namedpipeapi-createpipe).
 #[doc(alias = "pipe2")]
 #[doc(alias = "CreatePipe")]
+#[inline]
 pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
     let (reader, writer) = imp::pipe()?;
     Ok((
@@ -284,10 +285,12 @@ impl PipeReader {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn try_clone(&self) -> io::Result<PipeReader> {
-        let clone = PipeReader::from_inner(self.inner.try_clone()?);
-        clone.timeout.set(self.timeout.get());
-        Ok(clone)
+        Ok(PipeReader {
+            inner: self.inner.try_clone()?,
+            timeout: self.timeout.duplicate(),
+        })
     }
 
     /// Returns how many bytes can be read now without blocking.
@@ -430,10 +433,12 @@ impl PipeWriter {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn try_clone(&self) -> io::Result<PipeWriter> {
-        let clone = PipeWriter::from_inner(self.inner.try_clone()?);
-        clone.timeout.set(self.timeout.get());
-        Ok(clone)
+        Ok(PipeWriter {
+            inner: self.inner.try_clone()?,
+            timeout: self.timeout.duplicate(),
+        })
     }
 
     /// Sets how long a write may wait for room in the pipe; `None` (the
@@ -511,6 +516,7 @@ impl fmt::Debug for PipeWriter {
 }
 
 impl Read for &PipeReader {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.timeout.get() {
             Some(timeout) if !buf.is_empty() => self.inner.read_timeout(buf, timeout),
@@ -531,6 +537,7 @@ impl Read for &PipeReader {
 }
 
 impl Read for PipeReader {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
@@ -549,6 +556,7 @@ impl Read for PipeReader {
 }
 
 impl Write for &PipeWriter {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.timeout.get() {
             Some(timeout) if !buf.is_empty() => self.inner.write_timeout(buf, timeout),
@@ -574,6 +582,7 @@ impl Write for &PipeWriter {
 }
 
 impl Write for PipeWriter {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
@@ -797,12 +806,22 @@ type AtomicNanos = std::sync::atomic::AtomicU64;
 type AtomicNanos = std::sync::Mutex<u64>;
 
 impl TimeoutCell {
+    #[inline]
     fn get(&self) -> Option<Duration> {
         #[cfg(target_has_atomic = "64")]
         let nanos = self.0.load(std::sync::atomic::Ordering::Relaxed);
         #[cfg(not(target_has_atomic = "64"))]
         let nanos = *self.0.lock().unwrap_or_else(|e| e.into_inner());
         (nanos != 0).then(|| Duration::from_nanos(nanos))
+    }
+
+    /// A new cell holding the same timeout (for `try_clone`).
+    fn duplicate(&self) -> TimeoutCell {
+        #[cfg(target_has_atomic = "64")]
+        let nanos = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(target_has_atomic = "64"))]
+        let nanos = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        TimeoutCell(AtomicNanos::new(nanos))
     }
 
     fn set(&self, timeout: Option<Duration>) {

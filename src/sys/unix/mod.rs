@@ -56,6 +56,7 @@ impl fmt::Debug for Pipe {
     }
 }
 
+#[inline]
 pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
     pipe_with_flags(0)
 }
@@ -63,6 +64,7 @@ pub(crate) fn pipe() -> io::Result<(Pipe, Pipe)> {
 /// Opens a pipe whose ends are close-on-exec from the start, with `extra`
 /// flags (`O_NONBLOCK`, `O_DIRECT`) given to `pipe2` as well.
 #[cfg(pipekit_pipe2)]
+#[inline]
 fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
     let mut fds = [-1 as RawFd; 2];
     // SAFETY: `fds` is a writable array of two `c_int`s, as pipe2 requires.
@@ -96,6 +98,7 @@ fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
 /// # Safety
 ///
 /// Both fds must be open and owned by no other object.
+#[inline]
 unsafe fn owned_pair(fds: [RawFd; 2]) -> (Pipe, Pipe) {
     // SAFETY: the caller guarantees each fd is open and unowned.
     unsafe {
@@ -125,12 +128,20 @@ pub(crate) fn dup_stderr() -> io::Result<Pipe> {
 }
 
 /// One `fcntl(F_DUPFD_CLOEXEC, 3)`: the duplicate is close-on-exec and never
-/// lands on a standard stream's number.
+/// lands on a standard stream's number. The call std's
+/// `BorrowedFd::try_clone_to_owned` makes, without the instructions around
+/// it.
+#[inline]
 fn dup(fd: BorrowedFd<'_>) -> io::Result<Pipe> {
-    fd.try_clone_to_owned().map(Pipe)
+    // SAFETY: `fd` is borrowed, so open during the call; F_DUPFD_CLOEXEC
+    // takes an int (the lowest number the duplicate may have).
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: fcntl succeeded, so `new` is an open fd that nothing else owns.
+    Ok(Pipe(unsafe { OwnedFd::from_raw_fd(new) }))
 }
 
 impl Pipe {
+    #[inline]
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len().min(MAX_RW);
         // SAFETY: `buf` is valid for writes of `len` bytes; the fd is open.
@@ -165,6 +176,7 @@ impl Pipe {
         Ok(n)
     }
 
+    #[inline]
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len().min(MAX_RW);
         // SAFETY: `buf` is valid for reads of `len` bytes; the fd is open.
@@ -181,6 +193,7 @@ impl Pipe {
         Ok(n as usize)
     }
 
+    #[inline]
     pub(crate) fn try_clone(&self) -> io::Result<Pipe> {
         dup(self.0.as_fd())
     }
