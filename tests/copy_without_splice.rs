@@ -1,0 +1,137 @@
+//! `pipekit::splice::copy` where the kernel forbids `splice(2)`, as a seccomp
+//! sandbox may: the copy carries on with its read/write loop, and every byte
+//! arrives once, in order, with an exact count.
+//!
+//! A test binary of its own, because the first such refusal is remembered for
+//! the whole process (as std remembers it): in a binary shared with other
+//! tests it would silently take the splice path away from them.
+
+#![cfg(target_os = "linux")]
+
+mod util;
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::thread;
+
+use pipekit::splice::{copy, SpliceFlags};
+use pipekit::{pipe, PipeOptions};
+use util::{pattern, watchdog};
+
+/// Installs a seccomp filter under which `splice(2)` fails with `errno` and
+/// every other system call is allowed. It applies to the calling thread and
+/// to the threads it spawns afterwards, not to the rest of the process.
+///
+/// A test device, not a sandbox: it does not check the architecture of the
+/// call, which a security filter must.
+#[allow(unsafe_code)]
+fn forbid_splice(errno: i32) {
+    let instruction = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let filter = [
+        // A = seccomp_data.nr, the first field.
+        instruction(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        // splice? go on to the next instruction; else skip it.
+        instruction(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0,
+            1,
+            libc::SYS_splice as u32,
+        ),
+        instruction(
+            libc::BPF_RET | libc::BPF_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | errno as u32,
+        ),
+        instruction(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with these options reads nothing but `program`, which
+    // points to `filter`; both outlive the call (the kernel copies the
+    // program). No-new-privileges is required for an unprivileged filter.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        let ret = libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &program as *const libc::sock_fprog,
+        );
+        assert_eq!(ret, 0, "seccomp: {}", std::io::Error::last_os_error());
+    }
+}
+
+fn dev_null() -> File {
+    fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap()
+}
+
+#[test]
+fn copy_falls_back_to_its_loop_where_splice_is_forbidden() {
+    watchdog(|| {
+        forbid_splice(libc::EPERM);
+
+        // The filter works: splice is refused on this thread, and the
+        // refused call moved nothing.
+        let (reader, mut writer) = pipe().unwrap();
+        writer.write_all(b"x").unwrap();
+        let err = reader
+            .splice_to(dev_null(), 1, SpliceFlags::empty())
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        assert_eq!(reader.bytes_available().unwrap(), 1);
+        drop((reader, writer));
+
+        // Pipe to pipe, with the default capacity and with 1 MiB (the
+        // loop's buffer follows the capacity): more than many buffers' worth.
+        for capacity in [None, Some(1 << 20)] {
+            let data = pattern(12 << 20);
+            let mut options = PipeOptions::new();
+            if let Some(bytes) = capacity {
+                options.capacity(bytes);
+            }
+            let (from_reader, mut from_writer) = options.create().unwrap();
+            let (mut to_reader, to_writer) = options.create().unwrap();
+            let feeder = {
+                let data = data.clone();
+                thread::spawn(move || from_writer.write_all(&data).unwrap())
+            };
+            let collector = thread::spawn(move || {
+                let mut got = Vec::new();
+                to_reader.read_to_end(&mut got).unwrap();
+                got
+            });
+            assert_eq!(copy(from_reader, to_writer).unwrap(), data.len() as u64);
+            feeder.join().unwrap();
+            let got = collector.join().unwrap();
+            assert!(
+                got == data,
+                "pipe to pipe, capacity {capacity:?}: the bytes differ"
+            );
+        }
+
+        // Pipe to file.
+        let path = std::env::temp_dir().join(format!("pipekit-nosplice-{}", std::process::id()));
+        let data = pattern(5 << 20);
+        let (reader, mut writer) = pipe().unwrap();
+        let feeder = {
+            let data = data.clone();
+            thread::spawn(move || writer.write_all(&data).unwrap())
+        };
+        let copied = copy(&reader, File::create(&path).unwrap());
+        feeder.join().unwrap();
+        let got = fs::read(&path);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(copied.unwrap(), data.len() as u64);
+        assert!(got.unwrap() == data, "pipe to file: the bytes differ");
+    });
+}
