@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""System calls per operation, counted with `strace -c`, for BENCHMARKS.md.
+"""System calls per operation, counted with `strace -c`, and user-space
+instructions per operation, counted with valgrind's callgrind, for
+BENCHMARKS.md.
 
 Runs `target/release/syscalls CASE N` under `strace -c -f` for every case,
 subtracts the program's own start-up (case `none`), and prints, per case,
 each system call that remains with its count divided by N, as a Markdown
-table. Build first: `cargo build --release -p pipekit-bench --bin syscalls`.
+table; then the same under `valgrind --tool=callgrind`, with the
+instructions per operation. Build first:
+`cargo build --release -p pipekit-bench --bin syscalls`.
 
 Usage: python3 benches/strace-counts.py [N]   (default N = 1000)
 """
@@ -18,6 +22,7 @@ import tempfile
 CASES = [
     ("pipe()", ["raw-pipe", "pipekit-pipe", "std-pipe", "os_pipe-pipe"]),
     ("try_clone()", ["raw-dup", "pipekit-try_clone", "std-try_clone", "os_pipe-try_clone"]),
+    ("write + read of 1 byte", ["raw-rw", "pipekit-rw", "std-rw", "os_pipe-rw"]),
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "syscalls")
@@ -39,6 +44,22 @@ def counts(case, n):
         return table
 
 
+def instructions(case, n):
+    with tempfile.NamedTemporaryFile("r", suffix=".callgrind") as out:
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out.name}", BINARY, case, str(n)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for line in run.stderr.splitlines():
+            # "==PID== Collected : 6497449"
+            if "Collected :" in line:
+                return int(line.split(":")[-1])
+        raise RuntimeError(f"no instruction count from callgrind for {case}")
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     base = counts("none", n)
@@ -55,6 +76,15 @@ def main():
             }
             text = ", ".join(f"{name} {count:g}" for name, count in sorted(per_op.items()))
             print(f"| {operation} | {case} | {text} |")
+
+    base = instructions("none", n)
+    print(f"\nUser-space instructions per operation (callgrind, {n} operations, start-up subtracted):\n")
+    print("| operation | case | instructions per operation |")
+    print("|---|---|---|")
+    for operation, cases in CASES:
+        for case in cases:
+            per_op = (instructions(case, n) - base) / n
+            print(f"| {operation} | {case} | {per_op:.0f} |")
 
 
 if __name__ == "__main__":

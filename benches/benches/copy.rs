@@ -7,13 +7,23 @@ use criterion::{criterion_group, criterion_main, Criterion};
 fn copy(_c: &mut Criterion) {
     #[cfg(target_os = "linux")]
     {
-        use pipekit_bench::transfer::{run_copy, Sink, COPY_CASES};
+        use pipekit_bench::transfer::{run_copy, Producer, Sink, COPY_CASES};
         use pipekit_bench::{gib_group, Capacity, Pinning};
 
-        for pinning in Pinning::ALL {
-            for sink in Sink::all() {
+        let sinks = Sink::all();
+        for (pinning, producer) in Pinning::ALL
+            .into_iter()
+            .flat_map(|p| Producer::ALL.map(|q| (p, q)))
+        {
+            for sink in &sinks {
                 for capacity in Capacity::ALL {
-                    let name = format!("copy/{}/{}/{}", pinning.name(), sink.name, capacity.name());
+                    let name = format!(
+                        "copy/{}/{}/{}/{}",
+                        pinning.name(),
+                        producer.name(),
+                        sink.name,
+                        capacity.name()
+                    );
                     let mut group = _c.benchmark_group(name);
                     gib_group(&mut group);
                     for (case, run) in COPY_CASES {
@@ -22,7 +32,7 @@ fn copy(_c: &mut Criterion) {
                                 (0..iters)
                                     .map(|_| {
                                         sink.reset();
-                                        run_copy(pinning, capacity, &sink.file, run)
+                                        run_copy(pinning, producer, capacity, &sink.file, run)
                                     })
                                     .sum()
                             })
@@ -38,18 +48,28 @@ fn copy(_c: &mut Criterion) {
 fn relay(_c: &mut Criterion) {
     #[cfg(target_os = "linux")]
     {
-        use pipekit_bench::transfer::{run_relay, RELAY_CASES};
+        use pipekit_bench::transfer::{run_relay, Producer, RELAY_CASES};
         use pipekit_bench::{gib_group, Capacity, Pinning};
 
-        for pinning in Pinning::ALL {
+        for (pinning, producer) in Pinning::ALL
+            .into_iter()
+            .flat_map(|p| Producer::ALL.map(|q| (p, q)))
+        {
             for capacity in Capacity::ALL {
-                let name = format!("relay/{}/{}", pinning.name(), capacity.name());
+                let name = format!(
+                    "relay/{}/{}/{}",
+                    pinning.name(),
+                    producer.name(),
+                    capacity.name()
+                );
                 let mut group = _c.benchmark_group(name);
                 gib_group(&mut group);
                 for (case, run) in RELAY_CASES {
                     group.bench_function(case, |b| {
                         b.iter_custom(|iters| {
-                            (0..iters).map(|_| run_relay(pinning, capacity, run)).sum()
+                            (0..iters)
+                                .map(|_| run_relay(pinning, producer, capacity, run))
+                                .sum()
                         })
                     });
                 }

@@ -9,7 +9,10 @@
 //! round), and each case is divided by the raw case *of the same round*:
 //! the pair shares the machine's state. The table gives, per cell, the
 //! median of those paired ratios over the rounds, with the first and third
-//! quartiles.
+//! quartiles; the throughput table ends with the same figures for the
+//! ratios of all its cells pooled, since there every case makes the same
+//! system calls as the raw one and any difference is pipekit's (or std's,
+//! or os_pipe's) own code.
 //!
 //! ```text
 //! cargo bench -p pipekit-bench --bench paired -- --paired [create] [throughput] [copy] [relay] [--rounds N]
@@ -17,7 +20,8 @@
 //!
 //! Without `--paired` it does nothing, so that a plain `cargo bench` runs
 //! the criterion benches only. With no section named, it runs them all
-//! (about 15 minutes on the machine of BENCHMARKS.md).
+//! (about 25 minutes with the default rounds on the machine of
+//! BENCHMARKS.md).
 //!
 //! Ratios: for `create` (`pipe()`, `try_clone()`), time / raw time, lower is
 //! better; for the others, raw time / time, the rate relative to the raw
@@ -30,7 +34,7 @@ mod linux {
     use std::time::{Duration, Instant};
 
     use pipekit_bench::throughput::{CASES as THROUGHPUT_CASES, CHUNKS};
-    use pipekit_bench::transfer::{run_copy, run_relay, Sink, COPY_CASES, RELAY_CASES};
+    use pipekit_bench::transfer::{run_copy, run_relay, Producer, Sink, COPY_CASES, RELAY_CASES};
     use pipekit_bench::{pin_to_cpu, raw_pipe, Capacity, Pinning};
 
     /// One measurement of one case: the time of one operation (create) or
@@ -60,9 +64,9 @@ mod linux {
             }
         }
 
-        /// Median, first and third quartiles of the paired ratios of case `i`.
-        fn ratios(&self, i: usize, lower_is_better: bool) -> (f64, f64, f64) {
-            let mut ratios: Vec<f64> = self.times[i]
+        /// The paired ratios of case `i`, one per round.
+        fn paired(&self, i: usize, lower_is_better: bool) -> Vec<f64> {
+            self.times[i]
                 .iter()
                 .zip(&self.times[0])
                 .map(|(case, raw)| {
@@ -72,14 +76,22 @@ mod linux {
                         raw / case
                     }
                 })
-                .collect();
-            ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-            (at(0.5), at(0.25), at(0.75))
+                .collect()
         }
     }
 
-    fn print(title: &str, cells: &[Cell<'_>], rounds: usize, lower_is_better: bool) {
+    /// Median, first and third quartiles, formatted for the tables.
+    fn summary(mut ratios: Vec<f64>) -> String {
+        ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        format!("{:.3} ({:.2}-{:.2})", at(0.5), at(0.25), at(0.75))
+    }
+
+    /// Prints one row per cell; with `pooled`, a last row whose figures
+    /// pool the paired ratios of every cell (for cells that all measure the
+    /// same thing, such as throughput, where every case makes the same
+    /// system calls as the raw one).
+    fn print(title: &str, cells: &[Cell<'_>], rounds: usize, lower_is_better: bool, pooled: bool) {
         let kind = if lower_is_better {
             "time / raw time"
         } else {
@@ -91,12 +103,25 @@ mod linux {
         println!("|---|{}", "---|".repeat(names.len()));
         for cell in cells {
             let row: Vec<String> = (1..cell.cases.len())
-                .map(|i| {
-                    let (median, q1, q3) = cell.ratios(i, lower_is_better);
-                    format!("{median:.3} ({q1:.2}-{q3:.2})")
-                })
+                .map(|i| summary(cell.paired(i, lower_is_better)))
                 .collect();
             println!("| {} | {} |", cell.name, row.join(" | "));
+        }
+        if pooled {
+            let row: Vec<String> = (1..cells[0].cases.len())
+                .map(|i| {
+                    let all = cells
+                        .iter()
+                        .flat_map(|cell| cell.paired(i, lower_is_better));
+                    summary(all.collect())
+                })
+                .collect();
+            println!(
+                "| all {} cells, {} ratios pooled | {} |",
+                cells.len(),
+                cells.len() * rounds,
+                row.join(" | ")
+            );
         }
     }
 
@@ -202,7 +227,7 @@ mod linux {
             ),
         ];
         run_rounds(&mut cells, rounds);
-        print("create", &cells, rounds, true);
+        print("create", &cells, rounds, true, false);
     }
 
     fn throughput(rounds: usize) {
@@ -228,13 +253,20 @@ mod linux {
             }
         }
         run_rounds(&mut cells, rounds);
-        print("throughput", &cells, rounds, false);
+        print("throughput", &cells, rounds, false, true);
+    }
+
+    /// Every pinning with every producer, pinning first.
+    fn pinnings_and_producers() -> impl Iterator<Item = (Pinning, Producer)> {
+        Pinning::ALL
+            .into_iter()
+            .flat_map(|pinning| Producer::ALL.map(|producer| (pinning, producer)))
     }
 
     fn copy(rounds: usize) {
         let sinks = Sink::all();
         let mut cells = Vec::new();
-        for pinning in Pinning::ALL {
+        for (pinning, producer) in pinnings_and_producers() {
             for sink in &sinks {
                 for capacity in Capacity::ALL {
                     let cases = COPY_CASES
@@ -242,37 +274,49 @@ mod linux {
                         .map(|&(name, case)| {
                             let run: Run<'_> = Box::new(move || {
                                 sink.reset();
-                                run_copy(pinning, capacity, &sink.file, case)
+                                run_copy(pinning, producer, capacity, &sink.file, case)
                             });
                             (name, run)
                         })
                         .collect();
-                    let name = format!("{} / {} / {}", pinning.name(), sink.name, capacity.name());
+                    let name = format!(
+                        "{} / {} / {} / {}",
+                        pinning.name(),
+                        producer.name(),
+                        sink.name,
+                        capacity.name()
+                    );
                     cells.push(Cell::new(name, cases));
                 }
             }
         }
         run_rounds(&mut cells, rounds);
-        print("copy", &cells, rounds, false);
+        print("copy", &cells, rounds, false, false);
     }
 
     fn relay(rounds: usize) {
         let mut cells = Vec::new();
-        for pinning in Pinning::ALL {
+        for (pinning, producer) in pinnings_and_producers() {
             for capacity in Capacity::ALL {
                 let cases = RELAY_CASES
                     .iter()
                     .map(|&(name, case)| {
-                        let run: Run<'_> = Box::new(move || run_relay(pinning, capacity, case));
+                        let run: Run<'_> =
+                            Box::new(move || run_relay(pinning, producer, capacity, case));
                         (name, run)
                     })
                     .collect();
-                let name = format!("{} / {}", pinning.name(), capacity.name());
+                let name = format!(
+                    "{} / {} / {}",
+                    pinning.name(),
+                    producer.name(),
+                    capacity.name()
+                );
                 cells.push(Cell::new(name, cases));
             }
         }
         run_rounds(&mut cells, rounds);
-        print("relay", &cells, rounds, false);
+        print("relay", &cells, rounds, false, false);
     }
 
     pub fn main() {

@@ -1,21 +1,29 @@
 //! Copying out of a pipe, and relaying one pipe into another: 1 GiB per
 //! iteration.
 //!
-//! - `copy/<pinning>/<sink>/<capacity>`: a producer thread (CPU 0) writes
-//!   1 GiB into a pipe in 64 KiB `write(2)`s; the copying thread (CPU 0 too,
-//!   or CPU 1) moves it into `/dev/null` or into a file (truncated, untimed,
-//!   before each iteration).
-//! - `relay/<pinning>/<capacity>`: the producer (CPU 0) writes into pipe A;
-//!   the relay (CPU 0 too, or CPU 1 alone) moves A into pipe B; a consumer
-//!   (CPU 0) drains B into `/dev/null` with `splice(2)`, the cheapest
-//!   drain there is, so that the relay's own cost shows.
+//! - `copy/<pinning>/<producer>/<sink>/<capacity>`: a producer thread
+//!   (CPU 0) puts 1 GiB into a pipe, 64 KiB at a time; the copying thread
+//!   (CPU 0 too, or CPU 1) moves it into `/dev/null` or into a file
+//!   (truncated, untimed, before each iteration).
+//! - `relay/<pinning>/<producer>/<capacity>`: the producer (CPU 0) puts
+//!   1 GiB into pipe A; the relay (CPU 0 too, or CPU 1 alone) moves A into
+//!   pipe B; a consumer (CPU 0) drains B into `/dev/null` with `splice(2)`,
+//!   the cheapest drain there is, so that the relay's own cost shows.
 //!
 //! The producer and the consumer are raw libc code, the same in every case;
-//! only the copying or relaying thread changes. The baseline is a plain
-//! `read`/`write` loop with a 64 KiB buffer on raw fds; the other cases are a
-//! raw `splice` loop, `pipekit::splice::copy`, and `std::io::copy` on
-//! `std::io::pipe`, on `os_pipe` and on pipekit's reader. The time runs from
-//! the moment every thread is ready until the last byte has arrived.
+//! only the copying or relaying thread changes. The producer comes in two
+//! kinds ([`Producer`]): `write(2)`, which copies every byte into the pipe
+//! as most programs do, and `vmsplice(2)` of one unchanging buffer, which
+//! puts page references into the pipe without a copy, as data spliced from
+//! a file or a socket arrives. With the first, the producer's own copy
+//! bounds the transfer; the second leaves the copying thread's cost alone
+//! on the clock.
+//!
+//! The baseline is a plain `read`/`write` loop with a 64 KiB buffer on raw
+//! fds; the other cases are a raw `splice` loop, `pipekit::splice::copy`,
+//! and `std::io::copy` on `std::io::pipe`, on `os_pipe` and on pipekit's
+//! reader. The time runs from the moment every thread is ready until the
+//! last byte has arrived.
 //! Linux only.
 
 use std::fs::File;
@@ -34,16 +42,62 @@ const CHUNK: usize = 64 << 10;
 /// The most a raw splice asks for in one call (std's choice too).
 const SPLICE_LEN: usize = 0x7fff_f000;
 
-/// Writes 1 GiB into `fd` in `CHUNK`s, then closes it.
-fn produce(fd: OwnedFd, cpu: usize, ready: &Barrier) {
+/// How the producer puts its 1 GiB into the pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Producer {
+    /// `write(2)` of a 64 KiB buffer: one copy per byte.
+    Write,
+    /// `vmsplice(2)` of the same 64 KiB buffer, never changed: the pipe
+    /// holds references to its pages, no copy.
+    Vmsplice,
+}
+
+impl Producer {
+    pub const ALL: [Producer; 2] = [Producer::Write, Producer::Vmsplice];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Producer::Write => "write",
+            Producer::Vmsplice => "vmsplice",
+        }
+    }
+}
+
+/// The producer's buffer. It lives as long as the whole transfer, because
+/// with `vmsplice` the pipe refers to its pages until they are consumed.
+fn producer_buffer() -> Vec<u8> {
+    vec![0xA5u8; CHUNK]
+}
+
+/// Puts 1 GiB from `buf` into `fd` in `CHUNK`s, then closes it.
+fn produce(producer: Producer, buf: &[u8], fd: OwnedFd, cpu: usize, ready: &Barrier) {
     pin_to_cpu(cpu);
-    let buf = vec![0xA5u8; CHUNK];
     ready.wait();
     let mut left = GIB;
     while left > 0 {
         let n = (CHUNK as u64).min(left) as usize;
-        raw_write_all(fd.as_raw_fd(), &buf[..n]);
+        match producer {
+            Producer::Write => raw_write_all(fd.as_raw_fd(), &buf[..n]),
+            Producer::Vmsplice => raw_vmsplice_all(fd.as_raw_fd(), &buf[..n]),
+        }
         left -= n as u64;
+    }
+}
+
+/// `vmsplice(2)` until all of `buf` is in the pipe.
+fn raw_vmsplice_all(fd: RawFd, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        let iov = libc::iovec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: one iovec describing `buf`, valid for reads; the fd is an
+        // open pipe. The pipe keeps referring to these pages after the call:
+        // the caller keeps the buffer alive and unchanged until the transfer
+        // ends (see `producer_buffer`).
+        let n = unsafe { libc::vmsplice(fd, &iov, 1, 0) };
+        assert!(n > 0, "vmsplice: {}", std::io::Error::last_os_error());
+        buf = &buf[n as usize..];
     }
 }
 
@@ -125,12 +179,19 @@ pub const COPY_CASES: [(&str, CopyCase); 6] = [
     }),
 ];
 
-pub fn run_copy(pinning: Pinning, capacity: Capacity, sink: &File, case: CopyCase) -> Duration {
+pub fn run_copy(
+    pinning: Pinning,
+    producer: Producer,
+    capacity: Capacity,
+    sink: &File,
+    case: CopyCase,
+) -> Duration {
     let (producer_end, copy) = case(capacity, sink);
     let (producer_cpu, copier_cpu) = pinning.cpus();
     let ready = Barrier::new(2);
+    let buf = producer_buffer();
     thread::scope(|scope| {
-        scope.spawn(|| produce(producer_end, producer_cpu, &ready));
+        scope.spawn(|| produce(producer, &buf, producer_end, producer_cpu, &ready));
         scope
             .spawn(|| {
                 pin_to_cpu(copier_cpu);
@@ -235,15 +296,21 @@ pub const RELAY_CASES: [(&str, RelayCase); 6] = [
     }),
 ];
 
-pub fn run_relay(pinning: Pinning, capacity: Capacity, case: RelayCase) -> Duration {
+pub fn run_relay(
+    pinning: Pinning,
+    producer: Producer,
+    capacity: Capacity,
+    case: RelayCase,
+) -> Duration {
     let (producer_end, consumer_end, relay) = case(capacity);
+    let buf = producer_buffer();
     // The producer and the consumer share the first CPU; the relay runs
     // on the second (across CPUs) or with them (same CPU).
     let (outer_cpu, relay_cpu) = pinning.cpus();
     let null = dev_null();
     let ready = Barrier::new(3);
     thread::scope(|scope| {
-        scope.spawn(|| produce(producer_end, outer_cpu, &ready));
+        scope.spawn(|| produce(producer, &buf, producer_end, outer_cpu, &ready));
         scope.spawn(|| {
             pin_to_cpu(relay_cpu);
             ready.wait();
