@@ -60,31 +60,42 @@ def instructions(case, n):
         raise RuntimeError(f"no instruction count from callgrind for {case}")
 
 
+def print_table(title, column, cell):
+    """One Markdown table: a row per case, `cell(case)` in the last column."""
+    print(f"{title}\n")
+    print(f"| operation | case | {column} |")
+    print("|---|---|---|")
+    for operation, cases in CASES:
+        for case in cases:
+            print(f"| {operation} | {case} | {cell(case)} |")
+    print()
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    base = counts("none", n)
-    print(f"System calls per operation (`strace -c -f`, {n} operations, start-up subtracted):\n")
-    print("| operation | case | system calls per operation |")
-    print("|---|---|---|")
-    for operation, cases in CASES:
-        for case in cases:
-            table = counts(case, n)
-            per_op = {
-                name: (table[name] - base.get(name, 0)) / n
-                for name in table
-                if table[name] - base.get(name, 0) > 0
-            }
-            text = ", ".join(f"{name} {count:g}" for name, count in sorted(per_op.items()))
-            print(f"| {operation} | {case} | {text} |")
 
-    base = instructions("none", n)
-    print(f"\nUser-space instructions per operation (callgrind, {n} operations, start-up subtracted):\n")
-    print("| operation | case | instructions per operation |")
-    print("|---|---|---|")
-    for operation, cases in CASES:
-        for case in cases:
-            per_op = (instructions(case, n) - base) / n
-            print(f"| {operation} | {case} | {per_op:.0f} |")
+    base_calls = counts("none", n)
+
+    def calls(case):
+        table = counts(case, n)
+        extra = {name: table[name] - base_calls.get(name, 0) for name in table}
+        return ", ".join(f"{name} {count / n:g}" for name, count in sorted(extra.items()) if count > 0)
+
+    base_instructions = instructions("none", n)
+
+    def per_op(case):
+        return f"{(instructions(case, n) - base_instructions) / n:.0f}"
+
+    print_table(
+        f"System calls per operation (`strace -c -f`, {n} operations, start-up subtracted):",
+        "system calls per operation",
+        calls,
+    )
+    print_table(
+        f"User-space instructions per operation (callgrind, {n} operations, start-up subtracted):",
+        "instructions per operation",
+        per_op,
+    )
 
 
 if __name__ == "__main__":

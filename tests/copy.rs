@@ -6,7 +6,9 @@
 //! repeated or reordered chunk shows as a mismatch. On Linux, the tests that
 //! name a fallback force it: an `O_APPEND` file (splice refused with
 //! `EINVAL`), a regular file as the source (never spliced into a pipe), a
-//! `Vec` (no fd), a nonblocking end (waited for with `poll`).
+//! `Vec` (no fd), a nonblocking end (waited for with `poll`). The last
+//! fallback, `splice` forbidden (`EPERM` under seccomp), has its own test
+//! binary: `tests/copy_without_splice.rs`.
 
 mod util;
 
