@@ -21,6 +21,7 @@ With --markdown, one table: a row per group, a column per case.
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -104,20 +105,9 @@ def main():
         return
     for group in groups:
         time_ratio = group.split("/")[0] in TIME_RATIO_GROUPS
-        functions = sorted(runs[0][group], key=case_order)
-        raw = [f for f in functions if f.startswith("raw")]
         kind = "time, case / raw" if time_ratio else "rate, x raw"
         print(f"\n{group} ({kind}; median [min-max] over {len(runs)} runs)")
-        for function in functions:
-            reference = REFERENCE.get(function, DEFAULT_REFERENCE if DEFAULT_REFERENCE in raw else raw[0])
-            ratios = []
-            for run in runs:
-                if function in run.get(group, {}) and reference in run[group]:
-                    case, ref = run[group][function], run[group][reference]
-                    ratios.append(case / ref if time_ratio else ref / case)
-            if not ratios:
-                continue
-            median_ns = statistics.median(run[group][function] for run in runs if function in run.get(group, {}))
+        for function, ratios, median_ns in ratios_of(runs, group):
             print(
                 f"  {function:40} {statistics.median(ratios):5.2f} "
                 f"[{min(ratios):.2f}-{max(ratios):.2f}]   ({format_time(median_ns)} per iteration)"
@@ -134,7 +124,6 @@ def case_order(function):
 
 def sort_key(group):
     # chunk-4KiB before chunk-64KiB: sort numbers numerically.
-    import re
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", group)]
 
 

@@ -699,9 +699,13 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
     }
     let status = match deadline {
         None => child.wait()?,
-        Some(deadline) => match imp::communicate::wait_deadline(child, deadline)? {
+        // A child that has already exited needs no waiting mechanism.
+        Some(deadline) => match child.try_wait()? {
             Some(status) => status,
-            None => return Err(timed_out(out, err)),
+            None => match imp::communicate::wait_deadline(child, deadline)? {
+                Some(status) => status,
+                None => return Err(timed_out(out, err)),
+            },
         },
     };
     Ok(Output {

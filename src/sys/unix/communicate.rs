@@ -178,14 +178,11 @@ fn drain(output: &mut OutputPipe<'_>) -> io::Result<()> {
 }
 
 /// Waits for `child` to exit until `deadline`; `None` if it is still running
-/// then.
+/// then. (The caller has already seen, with `try_wait`, that it was running.)
 pub(crate) fn wait_deadline(
     child: &mut Child,
     deadline: Instant,
 ) -> io::Result<Option<ExitStatus>> {
-    if let Some(status) = child.try_wait()? {
-        return Ok(Some(status));
-    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Some(pidfd) = pidfd_open(child) {
         return wait_pidfd(child, &pidfd, deadline);

@@ -171,12 +171,7 @@ mod linux {
         len: usize,
         flags: u32,
     ) -> io::Result<usize> {
-        let len = len.min(MAX_LEN);
-        // SAFETY: both fds are borrowed, so open during the call; the null
-        // offsets tell the kernel to use (and advance) the file offsets, so
-        // it writes through no pointer of ours.
-        let n = cvt(unsafe { raw_splice(fd_in.as_raw_fd(), fd_out.as_raw_fd(), len, flags) })?;
-        Ok(n as usize)
+        call(raw_splice, fd_in, fd_out, len, flags)
     }
 
     /// One `tee(2)` from the pipe `fd_in` to the pipe `fd_out`.
@@ -186,10 +181,29 @@ mod linux {
         len: usize,
         flags: u32,
     ) -> io::Result<usize> {
-        let len = len.min(MAX_LEN);
-        // SAFETY: both fds are borrowed, so open during the call; tee takes
-        // no pointer.
-        let n = cvt(unsafe { raw_tee(fd_in.as_raw_fd(), fd_out.as_raw_fd(), len, flags) })?;
+        call(raw_tee, fd_in, fd_out, len, flags)
+    }
+
+    /// Calls `raw_splice` or `raw_tee` with the length capped to what one
+    /// call may move.
+    fn call(
+        raw: unsafe fn(i32, i32, usize, u32) -> isize,
+        fd_in: BorrowedFd<'_>,
+        fd_out: BorrowedFd<'_>,
+        len: usize,
+        flags: u32,
+    ) -> io::Result<usize> {
+        // SAFETY: both fds are borrowed, so open during the call, which is
+        // all `raw_splice` and `raw_tee` require (they pass no pointer of
+        // ours: splice's offsets are null, tee takes none).
+        let n = cvt(unsafe {
+            raw(
+                fd_in.as_raw_fd(),
+                fd_out.as_raw_fd(),
+                len.min(MAX_LEN),
+                flags,
+            )
+        })?;
         Ok(n as usize)
     }
 

@@ -836,14 +836,11 @@ fn call(pipe: SharedHandle, buf: &mut [u8], write: bool) -> io::Result<usize> {
 }
 
 /// Waits for `child` to exit until `deadline`; `None` if it is still running
-/// then.
+/// then. (The caller has already seen, with `try_wait`, that it was running.)
 pub(crate) fn wait_deadline(
     child: &mut Child,
     deadline: Instant,
 ) -> io::Result<Option<ExitStatus>> {
-    if let Some(status) = child.try_wait()? {
-        return Ok(Some(status));
-    }
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
