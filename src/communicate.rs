@@ -30,7 +30,11 @@
 //! Windows: overlapped reads and writes on ends that allow it (std's
 //! `ChildStdin`/`ChildStdout`/`ChildStderr`, and ends made overlapped with
 //! [`PipeOptions`](crate::PipeOptions)); a helper thread for a synchronous
-//! end, whose pending call is cancelled when the deadline passes.
+//! end, whose pending call is cancelled when the deadline passes. Each write
+//! moves at most the pipe's capacity, so that one cancelled at the deadline
+//! has usually moved nothing; one that had to wait for room may have been
+//! read in part, and resuming relies on the system counting those bytes
+//! (wine, on which pipekit's Windows tests run, counts 0).
 
 use std::error::Error;
 use std::fmt;
@@ -121,7 +125,10 @@ impl<'a> Sink<'a> {
     /// [`write_all`](Write::write_all) as it arrives.
     ///
     /// An error from the writer stops the exchange: [`Communicator::run`]
-    /// returns it.
+    /// returns it. The chunk being written then may have reached the writer
+    /// in part (`write_all` does not say how much), so that output cannot be
+    /// resumed without a gap or a repeat: treat the error as the end of the
+    /// exchange.
     pub fn writer(writer: &'a mut dyn Write) -> Sink<'a> {
         Sink {
             kind: SinkKind::Writer(writer),
@@ -330,10 +337,13 @@ impl<'a> Communicator<'a> {
     /// See the [module documentation](self).
     pub fn run(&mut self) -> io::Result<()> {
         let started = Instant::now();
-        let deadline = match (self.timeout, self.deadline) {
-            (Some(timeout), Some(deadline)) => Some(deadline.min(started + timeout)),
-            (Some(timeout), None) => started.checked_add(timeout),
-            (None, deadline) => deadline,
+        // A timeout too long for the clock to represent is no bound at all.
+        let deadline = match (
+            self.timeout.and_then(|t| started.checked_add(t)),
+            self.deadline,
+        ) {
+            (Some(end), Some(deadline)) => Some(end.min(deadline)),
+            (end, deadline) => end.or(deadline),
         };
         imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline)
     }
@@ -365,6 +375,16 @@ impl<'a> Communicator<'a> {
     /// If there is no output number `index`.
     pub fn truncated(&self, index: usize) -> bool {
         self.outputs[index].truncated
+    }
+}
+
+/// The time an engine may wait before its deadline: `None` without one, and
+/// the [`deadline_passed`] error once it has passed with `open` pipes still
+/// open.
+pub(crate) fn time_left(deadline: Option<Instant>, open: usize) -> io::Result<Option<Duration>> {
+    match deadline.map(|deadline| deadline.saturating_duration_since(Instant::now())) {
+        Some(left) if left.is_zero() => Err(deadline_passed(open)),
+        left => Ok(left),
     }
 }
 
@@ -517,8 +537,13 @@ impl OutputPipe<'_> {
     /// The pipe and where its next read goes, until it reaches end of file.
     pub(crate) fn next(&mut self) -> Option<(&PipeReader, Target<'_>)> {
         let pipe = self.pipe.as_ref()?;
-        let room = self.limit.map_or(u64::MAX, |limit| limit - self.kept);
+        let room = self.room();
         Some((pipe, Self::target(&mut self.sink, &mut self.scratch, room)))
+    }
+
+    /// How many more bytes the sink may keep under its limit.
+    fn room(&self) -> u64 {
+        self.limit.map_or(u64::MAX, |limit| limit - self.kept)
     }
 
     /// Where the next read goes, with `room` bytes left under the limit; a
@@ -551,7 +576,7 @@ impl OutputPipe<'_> {
             self.pipe = None;
             return Ok(());
         }
-        let room = self.limit.map_or(u64::MAX, |limit| limit - self.kept);
+        let room = self.room();
         match &mut self.sink {
             SinkKind::Vec(_) if room > 0 => self.kept += n as u64,
             SinkKind::Writer(writer) if room > 0 => {
@@ -573,15 +598,23 @@ impl OutputPipe<'_> {
 /// without the deadlock of writing everything before reading (see the
 /// [module documentation](self)), and without a panic on an I/O error. Each
 /// of the child's piped streams is taken from `child`; a stream that is not
-/// piped gives an empty output. On Linux, the pipes are enlarged to 1 MiB
-/// first when the system allows, which lets each side move more between two
-/// waits.
+/// piped gives an empty output.
 ///
 /// # Errors
 ///
 /// - [`io::ErrorKind::InvalidInput`] if `input` is not empty but the child's
 ///   standard input is not piped (`Stdio::piped()`), before anything else.
-/// - The errors of [`Communicator::run`] and of [`Child::wait`].
+/// - The errors of [`Communicator::run`] and of [`Child::wait`]. The output
+///   read before such an error is dropped with the pipes (only a timeout,
+///   with [`communicate_timeout`], hands it back).
+///
+/// # Platform-specific behavior
+///
+/// On Linux and Android the child's pipes are enlarged to 1 MiB first when
+/// the system allows (`F_SETPIPE_SZ`, best effort), which lets each side
+/// move more between two waits. Elsewhere they keep their size. On targets
+/// that are neither Unix nor Windows it fails with
+/// [`io::ErrorKind::Unsupported`] (no child can be spawned there).
 ///
 /// # Examples
 ///
@@ -607,9 +640,11 @@ pub fn communicate(child: &mut Child, input: &[u8]) -> io::Result<Output> {
 /// [`communicate`] with a time limit on the whole exchange: feeding, reading
 /// to end of file, and waiting for the child to exit.
 ///
-/// On timeout the child is left running, as it was: kill it or wait for it
-/// as suits. What it had written by then is not lost: the error's payload is
-/// a [`TimedOutOutput`].
+/// On timeout the child is left running, but without its piped streams:
+/// they were taken from `child` and are closed, so the child's next write
+/// to one fails (`EPIPE`, or death by `SIGPIPE` unless it ignores that
+/// signal). Kill it or wait for it as suits. What it had written by then is
+/// not lost: the error's payload is a [`TimedOutOutput`].
 ///
 /// # Errors
 ///
@@ -647,7 +682,8 @@ pub fn communicate_timeout(
     input: &[u8],
     timeout: Duration,
 ) -> io::Result<Output> {
-    exchange(child, input, Some(Instant::now() + timeout))
+    // A timeout too long for the clock to represent is no bound at all.
+    exchange(child, input, Instant::now().checked_add(timeout))
 }
 
 /// On targets that are neither Unix nor Windows no child can be spawned.
@@ -669,10 +705,10 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
     let stdout = child.stdout.take().map(PipeReader::from);
     let stderr = child.stderr.take().map(PipeReader::from);
     if let Some(stdin) = &stdin {
-        enlarge(stdin.inner());
+        imp::communicate::enlarge(stdin.inner());
     }
     for pipe in stdout.iter().chain(&stderr) {
-        enlarge(pipe.inner());
+        imp::communicate::enlarge(pipe.inner());
     }
 
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -713,15 +749,6 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
         stdout: out,
         stderr: err,
     })
-}
-
-/// Best effort: a larger pipe lets each side move more between two waits.
-/// A refusal (a user over its pipe quota) leaves the pipe as it was.
-#[cfg(any(unix, windows))]
-fn enlarge(pipe: &imp::Pipe) {
-    if cfg!(any(target_os = "linux", target_os = "android")) {
-        let _ = pipe.set_capacity(1 << 20);
-    }
 }
 
 #[cfg(any(unix, windows))]

@@ -5,8 +5,8 @@
 //! [`copy`] is the one most programs want. It moves everything from a reader
 //! to a writer, like [`std::io::copy`], but works on the file descriptors:
 //! on Linux and Android the kernel moves the bytes with `splice(2)` whenever
-//! one side is a pipe, and otherwise a read/write loop runs through one large
-//! buffer. `std::io::copy` does the first only for std's own types, and the
+//! the reader is a pipe or a socket, and otherwise (a file as the reader,
+//! other systems) a read/write loop runs through one large buffer. `std::io::copy` does the first only for std's own types, and the
 //! second with an 8 KiB buffer, so for pipekit's ends (and os_pipe's) it is
 //! slower; `cargo bench -p pipekit-bench --bench copy` in the repository
 //! measures both against raw read loops.
@@ -73,10 +73,10 @@ macro_rules! documented_copy {
         /// end of file, and returns the number of bytes copied.
         ///
         /// This is [`std::io::copy`] for pipes, made fast: on Linux and
-        /// Android the kernel moves the data with `splice(2)` when one side
+        /// Android the kernel moves the data with `splice(2)` when the reader
         /// is a pipe (any pipe: pipekit's, std's, a child's standard stream,
-        /// a FIFO), and a read/write loop through one buffer the size of the
-        /// pipe (at least 64 KiB) does the rest. Typical calls:
+        /// a FIFO) or a socket, and a read/write loop through one buffer the
+        /// size of the pipe (at least 64 KiB) does the rest. Typical calls:
         ///
         /// - a [`PipeReader`] into a
         ///   [`File`](std::fs::File), a socket or another

@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use pipekit::communicate::{
-    communicate, communicate_timeout, spawn_joined, Communicator, TimedOutOutput,
+    communicate, communicate_timeout, spawn_joined, Communicator, Source, TimedOutOutput,
 };
 use util::{child, pattern, Test};
 
@@ -23,6 +23,8 @@ const TESTS: &[Test] = tests![
     empty_input_and_empty_outputs,
     joined_output_keeps_the_order_of_writes,
     input_without_a_piped_stdin_is_rejected,
+    timeouts_too_long_for_the_clock_mean_no_bound,
+    a_panicking_source_leaves_the_pipe_in_its_mode,
 ];
 
 /// 10 MB each way: more than any pipe holds, so feeding all input before
@@ -262,4 +264,65 @@ fn input_without_a_piped_stdin_is_rejected() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("stdin is not piped"), "{err}");
     running.wait().unwrap();
+}
+
+/// `Duration::MAX` cannot be added to an `Instant`; it must mean "no bound",
+/// not a panic, alone or beside a deadline (which then decides).
+fn timeouts_too_long_for_the_clock_mean_no_bound() {
+    let mut running = spawn_piped("echo");
+    let output = communicate_timeout(&mut running, b"endless", Duration::MAX).unwrap();
+    assert!(output.status.success(), "{}", output.status);
+    assert_eq!(output.stdout, b"endless");
+
+    let mut running = spawn_piped("echo");
+    let mut out = Vec::new();
+    let mut communicator = Communicator::new();
+    communicator
+        .input(running.stdin.take().unwrap(), b"bounded")
+        .output(running.stdout.take().unwrap(), &mut out)
+        .timeout(Duration::MAX)
+        .deadline(Instant::now() + Duration::from_secs(30));
+    communicator.run().unwrap();
+    drop(communicator);
+    assert_eq!(out, b"bounded");
+    assert!(running.wait().unwrap().success());
+
+    // With a deadline already passed, the deadline decides.
+    let (reader, _writer) = pipekit::pipe().unwrap();
+    let mut sink = Vec::new();
+    let err = Communicator::new()
+        .output(reader, &mut sink)
+        .timeout(Duration::MAX)
+        .deadline(Instant::now())
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+}
+
+/// The engine may switch an input to nonblocking mode for the exchange; a
+/// source that panics must not leave it so, since the mode is shared with
+/// every clone of the end (here `probe`).
+fn a_panicking_source_leaves_the_pipe_in_its_mode() {
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("the source failed");
+        }
+    }
+    let (reader, writer) = pipekit::pipe().unwrap();
+    let probe = writer.try_clone().unwrap();
+    assert!(!probe.nonblocking().unwrap());
+    let mut source = Failing;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Communicator::new()
+            .input(writer, Source::reader(&mut source))
+            .timeout(Duration::from_secs(30))
+            .run()
+    }));
+    assert!(outcome.is_err(), "the source's panic should propagate");
+    assert!(
+        !probe.nonblocking().unwrap(),
+        "the input was left nonblocking"
+    );
+    drop(reader);
 }

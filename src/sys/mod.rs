@@ -2,7 +2,10 @@
 //!
 //! Exactly one backend is compiled, chosen here and nowhere else, and
 //! re-exported as `imp`. Every backend provides the same items, so that the
-//! portable files above this one never name a platform:
+//! portable files above this one hold no platform logic: they name a
+//! platform only to declare public items that exist there alone (Windows'
+//! overlapped options, the Linux and Android splice methods, the `AsFd`
+//! bound of `splice::copy` on Unix).
 //!
 //! - `struct Pipe`: one owned pipe end. It has
 //!   `read(&self, &mut [u8])`, `read_vectored(&self, &mut [IoSliceMut])`,
@@ -34,6 +37,18 @@
 //!   `*Handle` twins; `From<ChildStdout>`/`From<ChildStderr>` for `PipeReader`
 //!   and `From<ChildStdin>` for `PipeWriter`; and, with `pipekit_std_pipe`,
 //!   `From` both ways with `std::io::PipeReader`/`PipeWriter`.
+//! - `mod communicate`: `drive(&mut [Input], &mut [OutputPipe],
+//!   Option<Instant>) -> io::Result<()>`, the engine behind
+//!   `Communicator::run` (every input written or closed early, every output
+//!   read to end of file, or `TimedOut` at the deadline with every count
+//!   exact); and, on Unix and Windows, `wait_deadline(&mut Child, Instant)`
+//!   (the exit status, or `None` at the deadline) and `enlarge(&Pipe)` (a
+//!   child's pipe made larger where the system can, best effort).
+//!
+//! The Unix backend also has `copy(BorrowedFd, BorrowedFd) -> io::Result<u64>`
+//! behind `splice::copy`, `Pipe::read_spare` for reading straight into a
+//! `Vec`'s spare capacity, and on Linux and Android `splice`, `tee` and the
+//! `SPLICE_F_*` values.
 //!
 //! The `unsupported` backend compiles on any target: its `Pipe` is an empty
 //! enum, and every function returns [`io::ErrorKind::Unsupported`].

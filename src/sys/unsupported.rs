@@ -105,7 +105,6 @@ impl Pipe {
 /// output is already closed and there is nothing to drive.
 pub(crate) mod communicate {
     use std::io;
-    use std::process::{Child, ExitStatus};
     use std::time::Instant;
 
     use crate::communicate::{Input, OutputPipe};
@@ -126,13 +125,5 @@ pub(crate) mod communicate {
             }
         }
         Ok(())
-    }
-
-    /// No child can be spawned here; std's own error says so.
-    pub(crate) fn wait_deadline(
-        child: &mut Child,
-        _deadline: Instant,
-    ) -> io::Result<Option<ExitStatus>> {
-        child.wait().map(Some)
     }
 }

@@ -27,16 +27,36 @@ pub(crate) fn drive(
     outputs: &mut [OutputPipe<'_>],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
-    // Which inputs this call made nonblocking, to switch back.
-    let mut restore = vec![false; inputs.len()];
-    let result = run(inputs, outputs, deadline, &mut restore);
-    for (input, restore) in inputs.iter().zip(restore) {
-        if let (true, Some(pipe)) = (restore, input.pipe()) {
-            // Best effort: the exchange's own result matters more.
-            let _ = pipe.inner().set_nonblocking(false);
+    let made_nonblocking = vec![false; inputs.len()];
+    let mut guard = RestoreModes {
+        inputs,
+        made_nonblocking,
+    };
+    let RestoreModes {
+        inputs,
+        made_nonblocking,
+    } = &mut guard;
+    run(inputs, outputs, deadline, made_nonblocking)
+}
+
+/// The inputs, and which of them this call made nonblocking: those are
+/// switched back when it is dropped, on every return and also if a source
+/// or a sink panics (the mode belongs to the open file description, which
+/// the caller's clones share).
+struct RestoreModes<'a, 'b> {
+    inputs: &'a mut [Input<'b>],
+    made_nonblocking: Vec<bool>,
+}
+
+impl Drop for RestoreModes<'_, '_> {
+    fn drop(&mut self) {
+        for (input, &made) in self.inputs.iter().zip(&self.made_nonblocking) {
+            if let (true, Some(pipe)) = (made, input.pipe()) {
+                // Best effort: the exchange's own result matters more.
+                let _ = pipe.inner().set_nonblocking(false);
+            }
         }
     }
-    result
 }
 
 fn run(
@@ -88,16 +108,8 @@ fn run(
             return Ok(());
         }
 
-        let timeout = match deadline {
-            None => -1,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(crate::communicate::deadline_passed(poll_fds.len()));
-                }
-                poll_millis(left)
-            }
-        };
+        let timeout =
+            crate::communicate::time_left(deadline, poll_fds.len())?.map_or(-1, poll_millis);
         // SAFETY: `poll_fds` is a live array of `poll_fds.len()` pollfds.
         let ready = unsafe { libc::poll(poll_fds.as_mut_ptr(), poll_fds.len() as _, timeout) };
         match cvt(ready) {
@@ -177,6 +189,17 @@ fn drain(output: &mut OutputPipe<'_>) -> io::Result<()> {
     }
 }
 
+/// Enlarges a child's pipe to 1 MiB on Linux and Android, best effort: a
+/// larger pipe lets each side move more between two waits. A refusal (a user
+/// over its pipe quota) leaves the pipe as it was. Other systems cannot
+/// resize a pipe.
+pub(crate) fn enlarge(pipe: &super::Pipe) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = pipe.set_capacity(1 << 20);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = pipe;
+}
+
 /// Waits for `child` to exit until `deadline`; `None` if it is still running
 /// then. (The caller has already seen, with `try_wait`, that it was running.)
 pub(crate) fn wait_deadline(
@@ -208,24 +231,12 @@ fn wait_pidfd(
     pidfd: &std::os::fd::OwnedFd,
     deadline: Instant,
 ) -> io::Result<Option<ExitStatus>> {
-    let mut poll_fd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return child.try_wait();
-        }
-        // SAFETY: `poll_fd` is one live pollfd, and the count is 1.
-        match cvt(unsafe { libc::poll(&mut poll_fd, 1, poll_millis(left)) }) {
-            // The pidfd is readable once the child has exited.
-            Ok(n) if n > 0 => return child.wait().map(Some),
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
+    // The pidfd is readable once the child has exited.
+    use std::os::fd::AsFd;
+    if super::control::poll_until(pidfd.as_fd(), libc::POLLIN, Some(deadline))? {
+        child.wait().map(Some)
+    } else {
+        child.try_wait()
     }
 }
 

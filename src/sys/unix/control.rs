@@ -2,7 +2,7 @@
 //! available, and waits with a timeout.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use super::{cvt, pipe_with_flags, Pipe};
@@ -152,43 +152,63 @@ impl Pipe {
         self.write(&buf[..buf.len().min(PIPE_BUF)])
     }
 
-    /// `poll`s the fd for `events` until it is ready or `timeout` has passed
-    /// by the monotonic clock. An interrupted `poll` resumes with the time
-    /// that is left, so a signal neither shortens nor lengthens the wait.
+    /// Waits until the fd is ready for `events`, or fails with `TimedOut`
+    /// once `timeout` has passed by the monotonic clock.
     fn wait(&self, events: libc::c_short, timeout: Duration) -> io::Result<()> {
-        let start = Instant::now();
-        let mut poll_fd = libc::pollfd {
-            fd: self.0.as_raw_fd(),
-            events,
-            revents: 0,
+        // A timeout too long for the clock to represent is no bound.
+        if poll_until(self.0.as_fd(), events, Instant::now().checked_add(timeout))? {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("pipekit: the pipe was not ready within the {timeout:?} timeout"),
+            ))
+        }
+    }
+}
+
+/// `poll`s `fd` for `events` until it is ready (readable, writable, hung up
+/// or in error: the call that follows reports which), `true`; or until
+/// `deadline` has passed by the monotonic clock, `false`. Without a deadline
+/// it waits as long as it takes. An interrupted `poll` resumes with the time
+/// that is left, so a signal neither shortens nor lengthens the wait.
+pub(super) fn poll_until(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    deadline: Option<Instant>,
+) -> io::Result<bool> {
+    let mut poll_fd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    loop {
+        let timeout = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                poll_millis(left)
+            }
         };
-        loop {
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("pipekit: the pipe was not ready within the {timeout:?} timeout"),
-                ));
-            }
-            // SAFETY: `poll_fd` is one live `pollfd`, and the count is 1.
-            let ready = unsafe { libc::poll(&mut poll_fd, 1, poll_millis(left)) };
-            match cvt(ready) {
-                // Readable, writable, hung up or in error: the read or write
-                // that follows reports which.
-                Ok(n) if n > 0 => return Ok(()),
-                // Timed out by poll's millisecond clock; the loop checks the
-                // monotonic clock, which decides.
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
+        // SAFETY: `poll_fd` is one live `pollfd`, and the count is 1; `fd`
+        // is borrowed, so open during the call.
+        match cvt(unsafe { libc::poll(&mut poll_fd, 1, timeout) }) {
+            Ok(n) if n > 0 => return Ok(true),
+            // Timed out by poll's millisecond clock; the loop checks the
+            // monotonic clock, which decides.
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
 }
 
 /// `poll`'s timeout in milliseconds, rounded up so that the wait is never
 /// shorter than asked, and capped at what a `c_int` holds (the loop in
-/// `wait` goes round again for longer waits).
+/// `poll_until` goes round again for longer waits).
 pub(super) fn poll_millis(left: Duration) -> libc::c_int {
     let millis = (left.as_nanos() + 999_999) / 1_000_000;
     millis.min(libc::c_int::MAX as u128) as libc::c_int

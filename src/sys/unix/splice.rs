@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use super::control::poll_until;
 use super::cvt;
 
 /// The fallback loop's buffer never holds less than this: a Linux pipe's
@@ -122,21 +123,9 @@ fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 }
 
 /// Waits without limit until `fd` is ready for `events` (or hung up, or in
-/// error: the call that follows reports which). A signal restarts the wait.
+/// error: the call that follows reports which).
 fn wait(fd: BorrowedFd<'_>, events: libc::c_short) -> io::Result<()> {
-    let mut poll_fd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: `poll_fd` is one live `pollfd`, and the count is 1.
-        match cvt(unsafe { libc::poll(&mut poll_fd, 1, -1) }) {
-            Ok(_) => return Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
+    poll_until(fd, events, None).map(drop)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

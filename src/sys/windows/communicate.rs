@@ -7,10 +7,13 @@
 //!   place. A read goes straight into the sink: a `Vec`'s spare capacity, or
 //!   the output's scratch buffer. A write goes straight from the source, at
 //!   most the pipe's capacity at once (64 KiB, std's quota, when it cannot be
-//!   asked). A pipe write no larger than the capacity completes in full
-//!   before a reader reaches its first byte, so cancelling it moves nothing;
-//!   a larger one can be cancelled part-way, and then reports 0 bytes under
-//!   wine although a reader took some, which resuming would send again.
+//!   asked). A write that fits in the pipe's free space completes at once,
+//!   so cancelling it moves nothing. One that has to wait for room (a larger
+//!   write, or one into a pipe that still holds data) can be read in part
+//!   before it is cancelled; the count of a cancelled write then has to
+//!   include those bytes, which wine's does not (it reports 0, and resuming
+//!   would send them again). The cap keeps that to writes into a pipe that
+//!   is not empty.
 //! - A synchronous end (`pipe()`, `CreatePipe`) blocks in `ReadFile` and
 //!   `WriteFile`, so it gets a helper thread for the duration of the call,
 //!   started at its first operation. The helper does one call at a time on a
@@ -47,7 +50,7 @@
 
 use std::io;
 use std::mem;
-use std::os::windows::io::{AsRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, OwnedHandle};
 use std::process::{Child, ExitStatus};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, Ordering};
@@ -56,7 +59,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{
-    ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, HANDLE, WAIT_FAILED, WAIT_OBJECT_0,
+    ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, HANDLE, WAIT_FAILED,
 };
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Threading::{ResetEvent, SetEvent, WaitForSingleObject, INFINITE};
@@ -158,16 +161,8 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
             if open == 0 {
                 return Ok(());
             }
-            let timeout = match deadline {
-                None => INFINITE,
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(crate::communicate::deadline_passed(open));
-                    }
-                    wait_millis(left)
-                }
-            };
+            let timeout =
+                crate::communicate::time_left(deadline, open)?.map_or(INFINITE, wait_millis);
             if started {
                 continue;
             }
@@ -835,23 +830,19 @@ fn call(pipe: SharedHandle, buf: &mut [u8], write: bool) -> io::Result<usize> {
     outcome(result.map(drop), done as usize)
 }
 
+/// A Windows pipe's buffer is fixed when it is created: nothing to do.
+pub(crate) fn enlarge(_pipe: &super::Pipe) {}
+
 /// Waits for `child` to exit until `deadline`; `None` if it is still running
 /// then. (The caller has already seen, with `try_wait`, that it was running.)
 pub(crate) fn wait_deadline(
     child: &mut Child,
     deadline: Instant,
 ) -> io::Result<Option<ExitStatus>> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return child.try_wait();
-        }
-        let process = child.as_raw_handle() as HANDLE;
-        // SAFETY: the process handle is open while `child` is borrowed. The
-        // handle is signalled once the process has exited; a timeout by the
-        // millisecond clock goes round again.
-        if cvt(unsafe { WaitForSingleObject(process, wait_millis(left)) })? == WAIT_OBJECT_0 {
-            return child.wait().map(Some);
-        }
+    // The process handle is signalled once the process has exited.
+    if super::wait_until(child.as_handle(), Some(deadline))? {
+        child.wait().map(Some)
+    } else {
+        child.try_wait()
     }
 }

@@ -354,7 +354,9 @@ impl Pipe {
                 // With a timeout: wait for the event that long, and if the
                 // operation is still running then, cancel it. What stopped
                 // the wait is kept for when the cancellation wins.
-                let stopped = match timeout.map(|timeout| (timeout, wait_event(&event, timeout))) {
+                let wait_for =
+                    |timeout| wait_until(event.as_handle(), Instant::now().checked_add(timeout));
+                let stopped = match timeout.map(|timeout| (timeout, wait_for(timeout))) {
                     None | Some((_, Ok(true))) => None,
                     Some((timeout, Ok(false))) => Some(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -509,21 +511,29 @@ fn abort_in_flight() -> ! {
     std::process::abort();
 }
 
-/// Waits until `event` is signalled (`Ok(true)`) or `timeout` has passed by
-/// the monotonic clock (`Ok(false)`). Each `WaitForSingleObject` waits for
-/// the time left rounded up to whole milliseconds, and the clock decides
-/// whether it is over, so the wait is never shorter than `timeout`.
-fn wait_event(event: &OwnedHandle, timeout: Duration) -> io::Result<bool> {
-    let start = Instant::now();
+/// Waits until `object` (an event, a process) is signalled (`Ok(true)`) or
+/// `deadline` has passed by the monotonic clock (`Ok(false)`); without a
+/// deadline, as long as it takes. Each `WaitForSingleObject` waits for the
+/// time left rounded up to whole milliseconds, and the clock decides whether
+/// it is over, so the wait is never shorter than asked.
+pub(super) fn wait_until(
+    object: BorrowedHandle<'_>,
+    deadline: Option<Instant>,
+) -> io::Result<bool> {
     loop {
-        let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        // SAFETY: `event` is an open event handle.
-        let waited = cvt(unsafe {
-            WaitForSingleObject(event.as_raw_handle() as HANDLE, wait_millis(left))
-        })?;
+        let timeout = match deadline {
+            None => INFINITE,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                wait_millis(left)
+            }
+        };
+        // SAFETY: `object` is borrowed, so an open handle during the call.
+        let waited =
+            cvt(unsafe { WaitForSingleObject(object.as_raw_handle() as HANDLE, timeout) })?;
         if waited == WAIT_OBJECT_0 {
             return Ok(true);
         }
@@ -534,7 +544,7 @@ fn wait_event(event: &OwnedHandle, timeout: Duration) -> io::Result<bool> {
 
 /// `WaitForSingleObject`'s timeout for `left`: whole milliseconds rounded
 /// up, and below `INFINITE` (`u32::MAX`), which would wait forever; the loop
-/// in `wait_event` goes round again for longer waits.
+/// in `wait_until` goes round again for longer waits.
 fn wait_millis(left: Duration) -> u32 {
     let millis = (left.as_nanos() + 999_999) / 1_000_000;
     millis.min(u128::from(INFINITE - 1)) as u32
