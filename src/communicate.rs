@@ -332,6 +332,11 @@ impl<'a> Communicator<'a> {
     /// - The system's error from a read, a write (other than `BrokenPipe` on
     ///   an input) or the wait. `Interrupted` is retried and never surfaces.
     ///
+    /// Any error but `TimedOut` ends the exchange for good: every pipe still
+    /// open is closed before `run` returns, so that the processes at the
+    /// other ends see end of file or a broken pipe instead of waiting for a
+    /// `Communicator` that may live on; a later `run` does nothing.
+    ///
     /// # Platform-specific behavior
     ///
     /// See the [module documentation](self).
@@ -345,7 +350,18 @@ impl<'a> Communicator<'a> {
             (Some(end), Some(deadline)) => Some(end.min(deadline)),
             (end, deadline) => end.or(deadline),
         };
-        imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline)
+        let result = imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline);
+        if let Err(error) = &result {
+            if error.kind() != io::ErrorKind::TimedOut {
+                for input in &mut self.inputs {
+                    input.close(false);
+                }
+                for output in &mut self.outputs {
+                    output.close();
+                }
+            }
+        }
+        result
     }
 
     /// Whether input number `index` (counting from 0 in the order added)
@@ -529,6 +545,11 @@ pub(crate) enum Target<'s> {
 }
 
 impl OutputPipe<'_> {
+    /// Closes the pipe, if still open.
+    pub(crate) fn close(&mut self) {
+        self.pipe = None;
+    }
+
     /// The pipe, until it reaches end of file.
     pub(crate) fn pipe(&self) -> Option<&PipeReader> {
         self.pipe.as_ref()
@@ -573,7 +594,7 @@ impl OutputPipe<'_> {
     /// buffer go to a writer sink, up to the limit; the rest is discarded.
     pub(crate) fn commit(&mut self, n: usize) -> io::Result<()> {
         if n == 0 {
-            self.pipe = None;
+            self.close();
             return Ok(());
         }
         let room = self.room();
