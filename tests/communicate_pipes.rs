@@ -141,6 +141,8 @@ fn limits_keep_the_first_bytes_and_never_block_the_writer() {
             .run()
             .unwrap();
         assert!(!communicator.truncated(0));
+        drop(communicator);
+        assert_eq!(out, b"small");
     });
 }
 
@@ -171,8 +173,10 @@ fn a_failing_sink_stops_the_exchange_and_closes_the_pipes() {
             .run()
             .unwrap_err();
         assert_eq!(err.to_string(), "the sink is full");
-        drop(communicator);
+        // Joined while the communicator still exists: the failed run itself
+        // must have closed the pipe, not the communicator's drop.
         assert_eq!(peer.join().unwrap(), ErrorKind::BrokenPipe);
+        drop(communicator);
     });
 }
 
@@ -222,6 +226,43 @@ fn the_deadline_is_absolute_and_the_timeout_per_run() {
         let started = Instant::now();
         assert_eq!(communicator.run().unwrap_err().kind(), ErrorKind::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(30));
+        drop(communicator);
+
+        // A deadline 2 s away and an hour's timeout, with a peer that
+        // neither sends nor reads: the first run ends at the deadline, not
+        // before it and not at the timeout; a second run, the deadline now
+        // past, times out at once instead of waiting again (2 s leaves room
+        // for a slow start of the engine, as under wine).
+        let wait = Duration::from_secs(2);
+        let (reader, _writer) = pipe().unwrap();
+        let (_unread, writer) = pipe().unwrap();
+        let data = pattern(1 << 20); // more than the pipe holds
+        let mut out = Vec::new();
+        let mut communicator = Communicator::new();
+        communicator.input(writer, &data).output(reader, &mut out);
+        let started = Instant::now();
+        let deadline = started + wait;
+        communicator
+            .deadline(deadline)
+            .timeout(Duration::from_secs(3600));
+        let err = communicator.run().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(
+            Instant::now() >= deadline,
+            "timed out {:?} after the start, before the deadline",
+            started.elapsed()
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let again = Instant::now();
+        let err = communicator.run().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(
+            again.elapsed() < wait,
+            "the second run waited {:?} for a deadline already past",
+            again.elapsed()
+        );
+        drop(communicator);
+        assert!(out.is_empty());
     });
 }
 

@@ -12,80 +12,16 @@
 
 mod util;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 
 use pipekit::pipe;
 use pipekit::splice::{copy, copy_buffered};
-use util::{pattern, watchdog};
+use util::{assert_same, collect, feed, pattern, watchdog, TempFile};
 
 /// Large enough for hundreds of splices and buffer refills.
 const LARGE: usize = 24 << 20;
-
-/// A file in the temporary directory, removed when dropped (also when the
-/// test panics).
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("pipekit-test-copy-{}-{tag}-{n}", std::process::id());
-        TempFile(std::env::temp_dir().join(name))
-    }
-
-    fn create(&self) -> File {
-        File::create(&self.0).unwrap()
-    }
-
-    fn with(&self, data: &[u8]) -> File {
-        fs::write(&self.0, data).unwrap();
-        File::open(&self.0).unwrap()
-    }
-
-    #[cfg(unix)]
-    fn append(&self) -> File {
-        OpenOptions::new().append(true).open(&self.0).unwrap()
-    }
-
-    fn read(&self) -> Vec<u8> {
-        fs::read(&self.0).unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// Writes `data` into `writer` from a new thread, then closes the writer.
-fn feed(mut writer: impl Write + Send + 'static, data: &[u8]) -> thread::JoinHandle<()> {
-    let data = data.to_vec();
-    thread::spawn(move || writer.write_all(&data).unwrap())
-}
-
-/// Reads `reader` to the end on a new thread.
-fn collect(mut reader: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).unwrap();
-        bytes
-    })
-}
-
-/// Asserts equality without printing megabytes on failure.
-#[track_caller]
-fn assert_same(got: &[u8], want: &[u8]) {
-    assert_eq!(got.len(), want.len(), "lengths differ");
-    if let Some(at) = got.iter().zip(want).position(|(a, b)| a != b) {
-        panic!("first difference at byte {at} of {}", want.len());
-    }
-}
 
 fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -188,28 +124,68 @@ fn pipe_to_unix_socket_and_back() {
     });
 }
 
+/// Overwrites the start of the file at `path` with `data`, in place (the
+/// same pages of the page cache).
+fn overwrite(path: &std::path::Path, data: &[u8]) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
+}
+
 #[test]
 fn a_file_changed_after_the_copy_does_not_change_what_was_copied() {
     watchdog(|| {
         // The pipe holds the bytes as they were when copy ran, even if the
         // file changes before they are read: a file must not be spliced
         // into a pipe, which would pass references to the page cache.
+        // One page, which fits in an unread pipe even when its capacity is
+        // cut to a single page (over pipe-user-pages-soft).
         let temp = TempFile::new("changed");
-        let before = vec![b'a'; 16 * 1024];
+        let before = vec![b'a'; 4096];
+        let after = vec![b'b'; before.len()];
         let (reader, writer) = pipe().unwrap();
         assert_eq!(
             copy(temp.with(&before), &writer).unwrap(),
             before.len() as u64
         );
         drop(writer);
-        OpenOptions::new()
-            .write(true)
-            .open(&temp.0)
-            .unwrap()
-            .write_all(&vec![b'b'; before.len()])
-            .unwrap();
+        overwrite(&temp.0, &after);
         let received = collect(reader).join().unwrap();
         assert!(received == before, "the pipe saw the later change");
+    });
+}
+
+/// The positive control of the test above: the same steps with a real
+/// splice of the file into the pipe do show the later change, so that test
+/// is able to see the hazard it guards against.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn a_file_spliced_into_a_pipe_and_then_changed_shows_the_change() {
+    use pipekit::splice::SpliceFlags;
+    watchdog(|| {
+        let temp = TempFile::new("changed-control");
+        let before = vec![b'a'; 4096];
+        let after = vec![b'b'; before.len()];
+        let file = temp.with(&before);
+        let (reader, writer) = pipe().unwrap();
+        let mut moved = 0;
+        while moved < before.len() {
+            let n = writer
+                .splice_from(&file, before.len() - moved, SpliceFlags::empty())
+                .unwrap();
+            assert_ne!(n, 0, "end of file after {moved} bytes");
+            moved += n;
+        }
+        drop(writer);
+        overwrite(&temp.0, &after);
+        let received = collect(reader).join().unwrap();
+        assert!(
+            received == after,
+            "the pipe did not see the later change: the control is void"
+        );
     });
 }
 
@@ -239,7 +215,9 @@ fn empty_input_copies_nothing() {
 
         let (reader, writer) = pipe().unwrap();
         drop(writer);
-        assert_eq!(copy_buffered(&reader, &mut Vec::new()).unwrap(), 0);
+        let mut out = Vec::new();
+        assert_eq!(copy_buffered(&reader, &mut out).unwrap(), 0);
+        assert!(out.is_empty(), "{} bytes out of nothing", out.len());
     });
 }
 
@@ -286,14 +264,16 @@ impl Read for Flaky<'_> {
 
 #[test]
 fn copy_buffered_retries_interrupted_reads() {
-    let data = pattern(1 << 20);
-    let mut out = Vec::new();
-    let reader = Flaky {
-        data: &data,
-        interrupt: false,
-    };
-    assert_eq!(copy_buffered(reader, &mut out).unwrap(), data.len() as u64);
-    assert_same(&out, &data);
+    watchdog(|| {
+        let data = pattern(1 << 20);
+        let mut out = Vec::new();
+        let reader = Flaky {
+            data: &data,
+            interrupt: false,
+        };
+        assert_eq!(copy_buffered(reader, &mut out).unwrap(), data.len() as u64);
+        assert_same(&out, &data);
+    });
 }
 
 #[test]
@@ -329,7 +309,9 @@ mod unix {
     //! Paths that only exist where `copy` works on file descriptors.
 
     use super::*;
+    use std::fs::{self, File};
     use std::os::fd::{AsFd, BorrowedFd};
+    use std::thread;
 
     use pipekit::{PipeOptions, PipeReader, PipeWriter};
 
@@ -381,6 +363,11 @@ mod unix {
             seen += chunk.len();
             if sink_is_append_file {
                 while fs::metadata(&temp.0).unwrap().len() < seen as u64 {
+                    // A copier that failed would leave this loop spinning
+                    // until the watchdog fires: fail at once instead.
+                    if copier.is_finished() {
+                        panic!("the copy ended early: {:?}", copier.join());
+                    }
                     thread::yield_now();
                 }
             } else {

@@ -10,13 +10,11 @@
 
 mod util;
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::thread;
+use std::io::Write;
 
 use pipekit::splice::{copy, SpliceFlags};
 use pipekit::{pipe, PipeOptions};
-use util::{pattern, watchdog};
+use util::{assert_same, collect, dev_null, feed, pattern, watchdog, TempFile};
 
 /// Installs a seccomp filter under which `splice(2)` fails with `errno` and
 /// every other system call is allowed. It applies to the calling thread and
@@ -68,13 +66,6 @@ fn forbid_splice(errno: i32) {
     }
 }
 
-fn dev_null() -> File {
-    fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .unwrap()
-}
-
 #[test]
 fn copy_falls_back_to_its_loop_where_splice_is_forbidden() {
     watchdog(|| {
@@ -99,39 +90,28 @@ fn copy_falls_back_to_its_loop_where_splice_is_forbidden() {
             if let Some(bytes) = capacity {
                 options.capacity(bytes);
             }
-            let (from_reader, mut from_writer) = options.create().unwrap();
-            let (mut to_reader, to_writer) = options.create().unwrap();
-            let feeder = {
-                let data = data.clone();
-                thread::spawn(move || from_writer.write_all(&data).unwrap())
-            };
-            let collector = thread::spawn(move || {
-                let mut got = Vec::new();
-                to_reader.read_to_end(&mut got).unwrap();
-                got
-            });
+            let (from_reader, from_writer) = options.create().unwrap();
+            let (to_reader, to_writer) = options.create().unwrap();
+            let feeder = feed(from_writer, &data);
+            let collector = collect(to_reader);
             assert_eq!(copy(from_reader, to_writer).unwrap(), data.len() as u64);
             feeder.join().unwrap();
             let got = collector.join().unwrap();
-            assert!(
-                got == data,
-                "pipe to pipe, capacity {capacity:?}: the bytes differ"
-            );
+            println!("pipe to pipe, capacity {capacity:?}");
+            assert_same(&got, &data);
         }
 
-        // Pipe to file.
-        let path = std::env::temp_dir().join(format!("pipekit-nosplice-{}", std::process::id()));
+        // Pipe to file. The count is checked and the reader dropped before
+        // the feeder is joined: a failed copy fails the test here instead of
+        // leaving the feeder blocked on a full pipe.
+        let temp = TempFile::new("nosplice");
         let data = pattern(5 << 20);
-        let (reader, mut writer) = pipe().unwrap();
-        let feeder = {
-            let data = data.clone();
-            thread::spawn(move || writer.write_all(&data).unwrap())
-        };
-        let copied = copy(&reader, File::create(&path).unwrap());
-        feeder.join().unwrap();
-        let got = fs::read(&path);
-        fs::remove_file(&path).unwrap();
+        let (reader, writer) = pipe().unwrap();
+        let feeder = feed(writer, &data);
+        let copied = copy(&reader, temp.create());
         assert_eq!(copied.unwrap(), data.len() as u64);
-        assert!(got.unwrap() == data, "pipe to file: the bytes differ");
+        drop(reader);
+        feeder.join().unwrap();
+        assert_same(&temp.read(), &data);
     });
 }

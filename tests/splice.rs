@@ -8,50 +8,13 @@ mod util;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Once};
 use std::thread;
 
 use pipekit::splice::{copy, SpliceFlags};
 use pipekit::{pipe, PipeOptions, PipeReader, PipeWriter};
-use util::{pattern, watchdog};
-
-/// A file in the temporary directory, removed when dropped (also when the
-/// test panics).
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("pipekit-test-splice-{}-{tag}-{n}", std::process::id());
-        TempFile(std::env::temp_dir().join(name))
-    }
-
-    fn create(&self) -> File {
-        File::create(&self.0).unwrap()
-    }
-
-    fn read(&self) -> Vec<u8> {
-        fs::read(&self.0).unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-fn dev_null() -> File {
-    OpenOptions::new().write(true).open("/dev/null").unwrap()
-}
-
-/// Writes `data` into `writer` from a new thread, then closes the writer.
-fn feed(mut writer: PipeWriter, data: Vec<u8>) -> thread::JoinHandle<()> {
-    thread::spawn(move || writer.write_all(&data).unwrap())
-}
+use util::{assert_same, collect, dev_null, feed, pattern, watchdog, TempFile};
 
 fn read_all(mut reader: impl Read) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -106,11 +69,10 @@ fn splice_from_a_file_fills_the_pipe_in_order() {
     watchdog(|| {
         let data = pattern(8 << 20);
         let temp = TempFile::new("from-file");
-        fs::write(&temp.0, &data).unwrap();
-        let file = File::open(&temp.0).unwrap();
+        let file = temp.with(&data);
 
         let (reader, writer) = pipe().unwrap();
-        let collector = thread::spawn(move || read_all(reader));
+        let collector = collect(reader);
         let mut moved = 0;
         loop {
             // Odd lengths, so that splices straddle pages.
@@ -124,7 +86,7 @@ fn splice_from_a_file_fills_the_pipe_in_order() {
         }
         drop(writer);
         assert_eq!(moved, data.len());
-        assert!(collector.join().unwrap() == data, "the bytes differ");
+        assert_same(&collector.join().unwrap(), &data);
     });
 }
 
@@ -134,8 +96,8 @@ fn splice_between_two_pipes_relays_every_byte() {
         let data = pattern(16 << 20);
         let (from_reader, from_writer) = pipe().unwrap();
         let (to_reader, to_writer) = pipe().unwrap();
-        let feeder = feed(from_writer, data.clone());
-        let collector = thread::spawn(move || read_all(to_reader));
+        let feeder = feed(from_writer, &data);
+        let collector = collect(to_reader);
         let mut moved = 0;
         loop {
             match from_reader
@@ -149,7 +111,7 @@ fn splice_between_two_pipes_relays_every_byte() {
         drop(to_writer);
         feeder.join().unwrap();
         assert_eq!(moved, data.len());
-        assert!(collector.join().unwrap() == data, "the bytes differ");
+        assert_same(&collector.join().unwrap(), &data);
     });
 }
 
@@ -161,8 +123,8 @@ fn splice_works_with_sockets_both_ways() {
         // Pipe to socket, with the MORE hint.
         let (reader, writer) = pipe().unwrap();
         let (ours, theirs) = UnixStream::pair().unwrap();
-        let feeder = feed(writer, data.clone());
-        let collector = thread::spawn(move || read_all(theirs));
+        let feeder = feed(writer, &data);
+        let collector = collect(theirs);
         let mut moved = 0;
         while let n @ 1.. = reader.splice_to(&ours, 65536, SpliceFlags::MORE).unwrap() {
             moved += n;
@@ -170,16 +132,13 @@ fn splice_works_with_sockets_both_ways() {
         drop(ours);
         feeder.join().unwrap();
         assert_eq!(moved, data.len());
-        assert!(collector.join().unwrap() == data, "pipe to socket");
+        assert_same(&collector.join().unwrap(), &data); // pipe to socket
 
         // Socket to pipe.
         let (reader, writer) = pipe().unwrap();
-        let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let sender = {
-            let data = data.clone();
-            thread::spawn(move || ours.write_all(&data).unwrap())
-        };
-        let collector = thread::spawn(move || read_all(reader));
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let sender = feed(ours, &data);
+        let collector = collect(reader);
         let mut moved = 0;
         while let n @ 1.. = writer
             .splice_from(&theirs, 65536, SpliceFlags::empty())
@@ -190,7 +149,7 @@ fn splice_works_with_sockets_both_ways() {
         drop(writer);
         sender.join().unwrap();
         assert_eq!(moved, data.len());
-        assert!(collector.join().unwrap() == data, "socket to pipe");
+        assert_same(&collector.join().unwrap(), &data); // socket to pipe
     });
 }
 
@@ -241,8 +200,8 @@ fn tee_then_consume_duplicates_a_long_stream() {
         let (copy_reader, copy_writer) = pipe().unwrap();
         let temp = TempFile::new("tee");
         let file = temp.create();
-        let feeder = feed(writer, data.clone());
-        let collector = thread::spawn(move || read_all(copy_reader));
+        let feeder = feed(writer, &data);
+        let collector = collect(copy_reader);
         let mut total = 0;
         loop {
             let teed = reader
@@ -261,8 +220,8 @@ fn tee_then_consume_duplicates_a_long_stream() {
         drop(copy_writer);
         feeder.join().unwrap();
         assert_eq!(total, data.len());
-        assert!(collector.join().unwrap() == data, "the copy differs");
-        assert!(temp.read() == data, "the original stream differs");
+        assert_same(&collector.join().unwrap(), &data); // the copy
+        assert_same(&temp.read(), &data); // the original stream
     });
 }
 
@@ -433,11 +392,40 @@ fn wait_until_blocked(tid: libc::pid_t) {
     }
 }
 
-/// Interrupts the system call thread `tid` is blocked in, and returns once
-/// the handler has run.
+/// The number of the system call thread `tid` of this process is in, as
+/// `/proc/self/task/{tid}/syscall` shows it: the first field, which is the
+/// number, `-1` outside a call, or `running`. `None` once the thread has
+/// ended.
+fn current_syscall(tid: libc::pid_t) -> Option<String> {
+    let line = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    Some(line.split_whitespace().next().unwrap_or("").to_owned())
+}
+
+/// The system calls `copy` may wait in for a nonblocking end: the C
+/// library's `poll` is `poll(2)` or `ppoll(2)`, depending on the library and
+/// the architecture.
+fn wait_calls() -> Vec<libc::c_long> {
+    #[allow(unused_mut)]
+    let mut calls = vec![libc::SYS_ppoll];
+    #[cfg(target_arch = "x86_64")]
+    calls.push(libc::SYS_poll);
+    calls
+}
+
+/// Interrupts the system call thread `tid` is blocked in, which must be one
+/// of `calls`, and returns once the handler has run.
 #[allow(unsafe_code)]
-fn interrupt(tid: libc::pid_t) {
+fn interrupt(tid: libc::pid_t, calls: &[libc::c_long]) {
     wait_until_blocked(tid);
+    // Asleep: it is in the call it blocks in (unless it has ended, which
+    // the caller's join reports).
+    if let Some(field) = current_syscall(tid) {
+        let number = field.parse::<libc::c_long>().ok();
+        assert!(
+            number.is_some_and(|n| calls.contains(&n)),
+            "blocked in system call {field}, expected one of {calls:?}"
+        );
+    }
     let before = SIGNALS.load(Ordering::SeqCst);
     // SAFETY: tgkill takes plain integers; `tid` is a thread of this process
     // (if it has just ended, the call fails with ESRCH, which is ignored).
@@ -449,9 +437,11 @@ fn interrupt(tid: libc::pid_t) {
     }
 }
 
-/// Runs `f` on a thread, interrupts it three times while it is blocked, and
-/// returns the thread so that the caller can unblock and join it.
+/// Runs `f` on a thread, interrupts it three times while it is blocked (in
+/// one of `calls`, each time), and returns the thread so that the caller can
+/// unblock and join it.
 fn run_and_interrupt<T: Send + 'static>(
+    calls: &[libc::c_long],
     f: impl FnOnce() -> T + Send + 'static,
 ) -> thread::JoinHandle<T> {
     install_handler();
@@ -462,7 +452,7 @@ fn run_and_interrupt<T: Send + 'static>(
     });
     let tid = tid_rx.recv().unwrap();
     for _ in 0..3 {
-        interrupt(tid);
+        interrupt(tid, calls);
     }
     handle
 }
@@ -471,8 +461,9 @@ fn run_and_interrupt<T: Send + 'static>(
 fn a_single_splice_reports_the_interruption() {
     watchdog(|| {
         let (reader, _writer) = pipe().unwrap();
-        let blocked =
-            run_and_interrupt(move || reader.splice_to(dev_null(), 10, SpliceFlags::empty()));
+        let blocked = run_and_interrupt(&[libc::SYS_splice], move || {
+            reader.splice_to(dev_null(), 10, SpliceFlags::empty())
+        });
         let err = blocked.join().unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Interrupted, "{err}");
     });
@@ -480,12 +471,19 @@ fn a_single_splice_reports_the_interruption() {
 
 /// `copy` from an empty pipe into `sink`, interrupted while it waits; then
 /// the data arrives. Every byte must come through, with the right count.
-fn copy_survives_signals(reader: PipeReader, writer: PipeWriter, sink: File, temp: &TempFile) {
+/// `calls` are the system calls it may be found waiting in.
+fn copy_survives_signals(
+    reader: PipeReader,
+    writer: PipeWriter,
+    sink: File,
+    temp: &TempFile,
+    calls: &[libc::c_long],
+) {
     let data = pattern(1 << 20);
-    let copier = run_and_interrupt(move || copy(&reader, &sink));
-    feed(writer, data.clone()).join().unwrap();
+    let copier = run_and_interrupt(calls, move || copy(&reader, &sink));
+    feed(writer, &data).join().unwrap();
     assert_eq!(copier.join().unwrap().unwrap(), data.len() as u64);
-    assert!(temp.read() == data, "the bytes differ");
+    assert_same(&temp.read(), &data);
 }
 
 #[test]
@@ -493,7 +491,8 @@ fn copy_retries_an_interrupted_splice() {
     watchdog(|| {
         let (reader, writer) = pipe().unwrap();
         let temp = TempFile::new("eintr-splice");
-        copy_survives_signals(reader, writer, temp.create(), &temp);
+        let sink = temp.create();
+        copy_survives_signals(reader, writer, sink, &temp, &[libc::SYS_splice]);
     });
 }
 
@@ -508,7 +507,7 @@ fn copy_retries_an_interrupted_read_in_the_fallback_loop() {
             .create(true)
             .open(&temp.0)
             .unwrap();
-        copy_survives_signals(reader, writer, sink, &temp);
+        copy_survives_signals(reader, writer, sink, &temp, &[libc::SYS_read]);
     });
 }
 
@@ -519,6 +518,7 @@ fn copy_retries_an_interrupted_wait_for_a_nonblocking_end() {
         reader.set_nonblocking(true).unwrap();
         let temp = TempFile::new("eintr-poll");
         // Blocks in poll(2), not in splice.
-        copy_survives_signals(reader, writer, temp.create(), &temp);
+        let sink = temp.create();
+        copy_survives_signals(reader, writer, sink, &temp, &wait_calls());
     });
 }

@@ -3,8 +3,12 @@
 #![allow(dead_code, unused_macros)] // each test crate uses a different subset
 
 use std::env;
+use std::fs::{self, File};
+use std::io::{Read, Write};
 use std::panic;
+use std::path::PathBuf;
 use std::process::{self, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -49,6 +53,82 @@ pub fn pattern(len: usize) -> Vec<u8> {
             state as u8
         })
         .collect()
+}
+
+/// Asserts that `got` equals `want` without printing megabytes on failure:
+/// the lengths, then the first byte that differs.
+#[track_caller]
+pub fn assert_same(got: &[u8], want: &[u8]) {
+    assert_eq!(got.len(), want.len(), "lengths differ");
+    if let Some(at) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!("first difference at byte {at} of {}", want.len());
+    }
+}
+
+/// Writes `data` into `writer` from a new thread, then closes the writer.
+pub fn feed(mut writer: impl Write + Send + 'static, data: &[u8]) -> thread::JoinHandle<()> {
+    let data = data.to_vec();
+    thread::spawn(move || writer.write_all(&data).unwrap())
+}
+
+/// Reads `reader` to the end on a new thread.
+pub fn collect(mut reader: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).unwrap();
+        bytes
+    })
+}
+
+/// A file in the temporary directory, removed when dropped (also when the
+/// test panics). The name holds the tag, the process id and a counter, so
+/// that tests running at once never share a file.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(tag: &str) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("pipekit-test-{tag}-{}-{n}", process::id());
+        TempFile(env::temp_dir().join(name))
+    }
+
+    /// Creates (or truncates) the file and opens it for writing.
+    pub fn create(&self) -> File {
+        File::create(&self.0).unwrap()
+    }
+
+    /// Writes `data` as the file's content and opens it for reading.
+    pub fn with(&self, data: &[u8]) -> File {
+        fs::write(&self.0, data).unwrap();
+        File::open(&self.0).unwrap()
+    }
+
+    /// Opens the existing file with `O_APPEND`.
+    #[cfg(unix)]
+    pub fn append(&self) -> File {
+        fs::OpenOptions::new().append(true).open(&self.0).unwrap()
+    }
+
+    /// The file's content.
+    pub fn read(&self) -> Vec<u8> {
+        fs::read(&self.0).unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// `/dev/null`, open for writing.
+#[cfg(unix)]
+pub fn dev_null() -> File {
+    fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap()
 }
 
 // -- the self-exec harness of the `harness = false` test binaries ------------
@@ -128,7 +208,7 @@ pub fn run_tests(tests: &[Test]) -> ! {
 pub fn under_signal_barrage<T: Send + 'static>(
     wait: impl FnOnce() -> T + Send + 'static,
 ) -> (T, usize) {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
     static DELIVERED: AtomicUsize = AtomicUsize::new(0);
@@ -158,7 +238,9 @@ pub fn under_signal_barrage<T: Send + 'static>(
             // SAFETY: pthread_self has no preconditions.
             #[allow(unsafe_code)]
             tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
-            let result = wait();
+            // A panic in `wait` must still stop the signaller and finish the
+            // handshake; it is resumed after the join, as itself.
+            let result = panic::catch_unwind(panic::AssertUnwindSafe(wait));
             done.store(true, Ordering::SeqCst);
             // Stay alive until the signaller has stopped, so that it never
             // signals a thread that has exited.
@@ -177,6 +259,10 @@ pub fn under_signal_barrage<T: Send + 'static>(
         thread::yield_now();
     }
     release_tx.send(()).unwrap();
-    let result = waiting.join().unwrap();
-    (result, DELIVERED.load(Ordering::Relaxed) - before)
+    let outcome = waiting.join().expect("the waiting thread caught its panic");
+    let delivered = DELIVERED.load(Ordering::Relaxed) - before;
+    match outcome {
+        Ok(result) => (result, delivered),
+        Err(panic) => panic::resume_unwind(panic),
+    }
 }
