@@ -148,7 +148,7 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
     let result = communicator.run();
     drop(communicator);
     if let Err(error) = result {
-        if error.kind() == io::ErrorKind::TimedOut {
+        if super::DeadlinePassed::from_error(&error).is_some() {
             return Err(timed_out(out, err));
         }
         return Err(error);

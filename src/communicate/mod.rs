@@ -323,7 +323,8 @@ impl<'a> Communicator<'a> {
     ///
     /// # Errors
     ///
-    /// - [`io::ErrorKind::TimedOut`] when the deadline passes first. Every
+    /// - [`io::ErrorKind::TimedOut`] with a [`DeadlinePassed`] inside when
+    ///   the deadline passes first. Every
     ///   byte read so far is in its sink, every input keeps its position, and
     ///   calling `run` again (after a new [`timeout`](Communicator::timeout)
     ///   or [`deadline`](Communicator::deadline), if need be) resumes with no
@@ -333,7 +334,8 @@ impl<'a> Communicator<'a> {
     /// - The system's error from a read, a write (other than `BrokenPipe` on
     ///   an input) or the wait. `Interrupted` is retried and never surfaces.
     ///
-    /// Any error but `TimedOut` ends the exchange for good: every pipe still
+    /// Any error but the deadline's (whatever its kind: a sink's own
+    /// `TimedOut` included) ends the exchange for good: every pipe still
     /// open is closed before `run` returns, so that the processes at the
     /// other ends see end of file or a broken pipe instead of waiting for a
     /// `Communicator` that may live on; a later `run` does nothing.
@@ -353,7 +355,7 @@ impl<'a> Communicator<'a> {
         };
         let result = imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline);
         if let Err(error) = &result {
-            if error.kind() != io::ErrorKind::TimedOut {
+            if DeadlinePassed::from_error(error).is_none() {
                 for input in &mut self.inputs {
                     input.close(false);
                 }
@@ -406,16 +408,72 @@ pub(crate) fn time_left(deadline: Option<Instant>, open: usize) -> io::Result<Op
 }
 
 /// The error every engine returns when the deadline passes with `open`
-/// pipes still open.
+/// pipes still open: [`io::ErrorKind::TimedOut`], with a [`DeadlinePassed`]
+/// inside, which is what makes the exchange resumable.
 pub(crate) fn deadline_passed(open: usize) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!(
-            "pipekit: the exchange passed its deadline with {open} pipe{} still open",
-            if open == 1 { "" } else { "s" }
-        ),
-    )
+    io::Error::new(io::ErrorKind::TimedOut, DeadlinePassed { open })
 }
+
+/// The payload of the error [`Communicator::run`] returns when its deadline
+/// passes: the one error after which the exchange can be resumed.
+///
+/// The error's kind is [`io::ErrorKind::TimedOut`], but that kind alone does
+/// not tell the deadline apart from a [`Source::reader`] or a
+/// [`Sink::writer`] whose own I/O timed out (a socket, a pipe with a write
+/// timeout): such an error ends the exchange like any other source or sink
+/// error, and carries no `DeadlinePassed`. Use
+/// [`DeadlinePassed::from_error`] to tell them apart.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use pipekit::communicate::{Communicator, DeadlinePassed};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let (reader, writer) = pipekit::pipe()?; // the writer stays open
+/// let mut out = Vec::new();
+/// let err = Communicator::new()
+///     .output(reader, &mut out)
+///     .timeout(Duration::from_millis(10))
+///     .run()
+///     .unwrap_err();
+/// let passed = DeadlinePassed::from_error(&err).expect("the deadline passed");
+/// assert_eq!(passed.open_pipes(), 1);
+/// # drop(writer);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlinePassed {
+    open: usize,
+}
+
+impl DeadlinePassed {
+    /// The `DeadlinePassed` inside `error`, if `error` is the engine's
+    /// deadline error; `None` for every other error, whatever its kind.
+    pub fn from_error(error: &io::Error) -> Option<&DeadlinePassed> {
+        error.get_ref()?.downcast_ref()
+    }
+
+    /// How many pipes were still open when the deadline passed.
+    pub fn open_pipes(&self) -> usize {
+        self.open
+    }
+}
+
+impl fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pipekit: the exchange passed its deadline with {} pipe{} still open",
+            self.open,
+            if self.open == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
 
 /// An input being fed: the pipe (until it is closed) and what is left.
 pub(crate) struct Input<'a> {
