@@ -25,6 +25,7 @@
 pub(crate) mod communicate;
 mod control;
 mod convert;
+pub(crate) mod job;
 mod nt;
 
 pub(crate) use control::create;
