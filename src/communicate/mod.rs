@@ -16,11 +16,18 @@
 //! read so far is already in the sinks, and calling `run` again resumes
 //! exactly where it stopped.
 //!
-//! For a [`Child`](std::process::Child), [`communicate`] and [`communicate_timeout`] do all of
-//! this in one call and return what [`Command::output`](std::process::Command::output) returns, with the
-//! standard input fed. [`spawn_joined`] starts a child whose standard output
-//! and standard error share one pipe, to be read in the order the child
-//! wrote them.
+//! For a child process, [`Exchange`] does all of this from a
+//! [`Command`](std::process::Command): it spawns the child with the pipes it
+//! needs, feeds its input, captures its outputs (or streams them into
+//! [`Sink`]s, or joins them in one pipe), and returns what
+//! [`Command::output`](std::process::Command::output) returns, within a
+//! deadline that kills the child, or its whole process tree, when it
+//! passes. [`Exchange::spawn`] runs it in steps that resume after each
+//! timeout. For a [`Child`](std::process::Child) already spawned,
+//! [`communicate`] and [`communicate_timeout`] do it in one call;
+//! [`wait_timeout`] waits for a child's exit with a bound; [`spawn_joined`]
+//! starts a child whose standard output and standard error share one pipe,
+//! to be read in the order the child wrote them.
 //!
 //! # Platform-specific behavior
 //!
