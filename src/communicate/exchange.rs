@@ -2,7 +2,6 @@
 //! through the engine of the parent module, with a deadline that can kill
 //! everything it started.
 
-use std::fmt;
 use std::io;
 use std::mem;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -812,12 +811,6 @@ impl<'a> RunningExchange<'a> {
     fn kill_and_reap(&mut self) -> io::Result<()> {
         self.core.kill(&mut self.child)?;
         self.child.wait().map(drop)
-    }
-}
-
-impl fmt::Debug for Streams<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Streams").finish_non_exhaustive()
     }
 }
 

@@ -121,6 +121,9 @@ impl<'a> From<&'a String> for Source<'a> {
 /// time, as [`Source::reader`] writes.
 impl From<Vec<u8>> for Source<'_> {
     fn from(bytes: Vec<u8>) -> Self {
+        if bytes.is_empty() {
+            return Source(SourceKind::Bytes(&[]));
+        }
         Source::reader(io::Cursor::new(bytes))
     }
 }
