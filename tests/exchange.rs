@@ -31,6 +31,8 @@ const TESTS: &[Test] = tests![
     streamed_outputs_go_to_their_sinks,
     misuse_is_rejected_before_spawning,
     communicate_accepts_text,
+    a_failing_sink_ends_run_with_the_child_killed_and_reaped,
+    a_limit_cuts_the_lines_of_a_lines_sink,
 ];
 
 /// Every public type that holds borrowed parts is `Send` when they are.
@@ -197,6 +199,18 @@ fn input_as_str_string_and_vec() {
         ((&b"from a &[u8]"[..]).into(), b"from a &[u8]"),
         (Source::reader(&b"from a reader"[..]), b"from a reader"),
     ];
+    let file = TempFile::new("exchange-source");
+    let mut opened = file.with(b"from a &mut File");
+    let output = Exchange::new(&mut child("echo"))
+        .input(&mut opened)
+        .run()
+        .unwrap();
+    assert_eq!(output.stdout, b"from a &mut File");
+    let output = Exchange::new(&mut child("echo"))
+        .input(file.with(b"from a File"))
+        .run()
+        .unwrap();
+    assert_eq!(output.stdout, b"from a File");
     for (source, want) in cases {
         let output = Exchange::new(&mut child("echo"))
             .input(source)
@@ -443,8 +457,52 @@ fn kill_on_timeout_false_leaves_the_child_running() {
     running.kill().unwrap();
     let output = running.run_for(Duration::from_secs(30)).unwrap();
     assert!(!output.status.success());
-    assert!(running.child_mut().try_wait().unwrap().is_some());
-    let _ = running.id();
+    assert_eq!(running.child_mut().try_wait().unwrap(), Some(output.status));
+    // A child that has exited: killing it again is no error.
+    running.kill().unwrap();
+    assert_eq!(running.id(), running.child().id());
+}
+
+fn a_failing_sink_ends_run_with_the_child_killed_and_reaped() {
+    use std::sync::{Arc, Mutex};
+
+    /// Keeps what it is given, then fails.
+    struct Failing(Arc<Mutex<Vec<u8>>>);
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Err(io::Error::new(ErrorKind::Other, "the sink failed"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut command = child("pid-and-park");
+    command.stdin(Stdio::null());
+    let err = Exchange::new(&mut command)
+        .stdout_to(Sink::writer(Failing(seen.clone())))
+        .timeout(Duration::from_secs(60))
+        .run()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "the sink failed");
+    let pid = first_line_pid(&seen.lock().unwrap());
+    assert!(os::is_gone_now(pid), "child {pid} was left running");
+}
+
+fn a_limit_cuts_the_lines_of_a_lines_sink() {
+    let (reader, mut writer) = pipekit::pipe().unwrap();
+    writer.write_all(b"abc\r\ndefgh\nij").unwrap();
+    drop(writer);
+    let mut lines = Vec::new();
+    pipekit::communicate::Communicator::new()
+        .output(
+            reader,
+            Sink::lines(|line| lines.push(line.to_vec())).limit(8),
+        )
+        .run()
+        .unwrap();
+    assert_eq!(lines, [&b"abc"[..], b"def"]);
 }
 
 fn wait_timeout_is_bounded_and_exact() {
