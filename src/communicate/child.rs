@@ -7,9 +7,9 @@ use std::io;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::exchange::{is_empty, Core, Streams};
+use super::exchange::{is_empty, take_pipes, Core, Streams};
 use super::Source;
-use crate::{PipeReader, PipeWriter};
+use crate::PipeReader;
 
 /// Feeds `input` to `child`'s standard input while collecting its standard
 /// output and standard error, then waits for it to exit.
@@ -115,19 +115,11 @@ fn exchange(child: &mut Child, input: Source<'_>, deadline: Option<Instant>) -> 
             "pipekit: communicate was given input, but the child's stdin is not piped".to_string(),
         ));
     }
+    let (stdin, stdout, stderr) = take_pipes(child);
     let streams = Streams {
-        stdin: child
-            .stdin
-            .take()
-            .map(|pipe| (PipeWriter::from(pipe), Some(input))),
-        stdout: child
-            .stdout
-            .take()
-            .map(|pipe| (PipeReader::from(pipe), None)),
-        stderr: child
-            .stderr
-            .take()
-            .map(|pipe| (PipeReader::from(pipe), None)),
+        stdin: stdin.map(|pipe| (pipe, Some(input))),
+        stdout: stdout.map(|pipe| (pipe, None)),
+        stderr: stderr.map(|pipe| (pipe, None)),
     };
     let mut core = Core::new(streams, None);
     match core.run(child, deadline) {
@@ -234,7 +226,7 @@ impl Error for TimedOutOutput {}
 ///
 /// # Errors
 ///
-/// The errors of [`pipe()`](crate::pipe()), [`PipeWriter::try_clone`] and
+/// The errors of [`pipe()`](crate::pipe()), [`PipeWriter::try_clone`](crate::PipeWriter::try_clone) and
 /// [`Command::spawn`].
 ///
 /// # Examples

@@ -19,6 +19,7 @@ mod os {
     use std::time::Instant;
 
     use crate::sys::imp;
+    use crate::{PipeReader, PipeWriter};
 
     #[cfg(windows)]
     pub(super) use imp::job::{spawn_tree, Tree};
@@ -38,6 +39,17 @@ mod os {
     ) -> io::Result<Option<ExitStatus>> {
         imp::communicate::wait_deadline(child, deadline)
     }
+
+    /// Takes `child`'s piped streams, as pipekit's ends.
+    pub(super) fn take_pipes(
+        child: &mut Child,
+    ) -> (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>) {
+        (
+            child.stdin.take().map(PipeWriter::from),
+            child.stdout.take().map(PipeReader::from),
+            child.stderr.take().map(PipeReader::from),
+        )
+    }
 }
 
 /// On targets that are neither Unix nor Windows no child can be spawned:
@@ -49,6 +61,7 @@ mod os {
     use std::time::Instant;
 
     use crate::sys::imp;
+    use crate::{PipeReader, PipeWriter};
 
     #[derive(Debug)]
     pub(super) enum Tree {}
@@ -67,6 +80,12 @@ mod os {
 
     pub(super) fn wait_deadline(_: &mut Child, _: Instant) -> io::Result<Option<ExitStatus>> {
         Err(crate::error::unsupported("waiting for a child process"))
+    }
+
+    pub(super) fn take_pipes(
+        _: &mut Child,
+    ) -> (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>) {
+        (None, None, None)
     }
 }
 
@@ -455,9 +474,8 @@ impl<'a> Exchange<'a> {
         let (mut child, tree) = spawned?;
         self.spawned = true;
 
-        let stdout = joined.or_else(|| child.stdout.take().map(PipeReader::from));
-        let stderr = child.stderr.take().map(PipeReader::from);
-        let stdin = child.stdin.take().map(PipeWriter::from);
+        let (stdin, stdout, stderr) = os::take_pipes(&mut child);
+        let stdout = joined.or(stdout);
         let streams = Streams {
             stdin: stdin.map(|pipe| (pipe, self.input.take())),
             stdout: stdout.map(|pipe| (pipe, self.stdout.take())),
@@ -812,6 +830,13 @@ impl<'a> RunningExchange<'a> {
         self.core.kill(&mut self.child)?;
         self.child.wait().map(drop)
     }
+}
+
+/// Takes `child`'s piped streams, as pipekit's ends.
+pub(super) fn take_pipes(
+    child: &mut Child,
+) -> (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>) {
+    os::take_pipes(child)
 }
 
 /// Whether `source` certainly has no byte to write.
