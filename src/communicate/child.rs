@@ -124,12 +124,6 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
     let stdin = child.stdin.take().map(PipeWriter::from);
     let stdout = child.stdout.take().map(PipeReader::from);
     let stderr = child.stderr.take().map(PipeReader::from);
-    if let Some(stdin) = &stdin {
-        imp::communicate::enlarge(stdin.inner());
-    }
-    for pipe in stdout.iter().chain(&stderr) {
-        imp::communicate::enlarge(pipe.inner());
-    }
 
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut communicator = Communicator::new();
@@ -145,6 +139,8 @@ fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::R
     if let Some(deadline) = deadline {
         communicator.deadline(deadline);
     }
+    // The child's pipes are this exchange's and the child's alone.
+    communicator.allow_growth();
     let result = communicator.run();
     drop(communicator);
     if let Err(error) = result {
