@@ -22,11 +22,37 @@
 //! and standard error share one pipe, to be read in the order the child
 //! wrote them.
 //!
+//! # What the engine touches, and what it does not
+//!
+//! Nothing that anyone else can observe. The pipes you give it may be
+//! shared: clones, `dup_stdout()`, a child's inherited copy, a reader that
+//! another thread also reads. The engine never changes a flag of their open
+//! file descriptions (`O_NONBLOCK` is shared by every duplicate), never
+//! blocks in a read or a write whoever else uses the pipe, and so keeps its
+//! deadline. A pipe given twice (two clones of one reader as two outputs)
+//! is served correctly: each byte lands in exactly one sink.
+//!
+//! A write into a pipe whose reader is gone does not kill the process, even
+//! with `SIGPIPE` at its default disposition: that input stops
+//! ([`Communicator::input_closed_early`]) and the exchange goes on.
+//!
 //! # Platform-specific behavior
 //!
-//! Unix: one `poll(2)` loop. The inputs are switched to nonblocking mode for
-//! the exchange and back before each is closed or `run` returns; the outputs
-//! are left as they are and read once each time `poll` reports them ready.
+//! Unix: one `poll(2)` loop. A pipe whose description is nonblocking is
+//! used as it is. On Linux and Android, a blocking one is opened again
+//! through `/proc/self/fd` for the length of each `run`: a new open file
+//! description of the same pipe, nonblocking, which nobody else shares.
+//! Where that is impossible (other systems, no `/proc`, a pipe of another
+//! user, an fd that is not a FIFO), the engine uses the caller's blocking
+//! description and asks it only for what it can do at once: writes of at
+//! most `PIPE_BUF` bytes while a zero-timeout `poll` reports room, reads of
+//! at most what `FIONREAD` reports. That never blocks within the exchange;
+//! another thread that reads or writes the same pipe between that check and
+//! the call can still make the call wait until it can proceed. While an
+//! exchange with inputs runs, `SIGPIPE` is blocked on the calling thread,
+//! and one raised by the engine's own write is consumed before the thread's
+//! signal mask is restored; a `SIGPIPE` already pending is left pending.
+//!
 //! Windows: overlapped reads and writes on ends that allow it (std's
 //! `ChildStdin`/`ChildStdout`/`ChildStderr`, and ends made overlapped with
 //! [`PipeOptions`](crate::PipeOptions)); a helper thread for a synchronous
