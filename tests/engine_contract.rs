@@ -425,6 +425,13 @@ mod unix {
         unsafe {
             assert_ne!(libc::signal(libc::SIGPIPE, libc::SIG_DFL), libc::SIG_ERR);
         }
+        // Another thread that does not block SIGPIPE: a signal directed at
+        // the process rather than at the writing thread would be delivered
+        // to it, and kill the process.
+        let (_park_tx, park_rx) = std::sync::mpsc::channel::<()>();
+        thread::spawn(move || {
+            let _ = park_rx.recv();
+        });
         let data = pattern(8 << 20);
         let mut grandchild = child("read-10")
             .stdin(Stdio::piped())
