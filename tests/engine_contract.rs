@@ -34,6 +34,8 @@ const TESTS: &[Test] = tests![
     clones_of_one_writer_as_two_inputs_keep_the_deadline,
     a_reader_that_another_thread_also_reads_keeps_the_deadline,
     #[cfg(unix)]
+    files_and_devices_given_as_ends_are_used_as_they_are,
+    #[cfg(unix)]
     sigpipe_at_its_default_disposition_kills_nobody,
     #[cfg(target_os = "linux")]
     growing_child_pipes_leaves_an_unprivileged_user_full_size_pipes,
@@ -340,6 +342,37 @@ fn a_reader_that_another_thread_also_reads_keeps_the_deadline() {
     drop(communicator);
     let theirs = sharer.join().unwrap();
     assert_eq!(mine.len() + theirs.len(), data.len());
+}
+
+/// A regular file and `/dev/null` given as an output (through `OwnedFd`),
+/// and a file given as an input: read to end of file, written in full.
+#[cfg(unix)]
+fn files_and_devices_given_as_ends_are_used_as_they_are() {
+    use std::os::fd::OwnedFd;
+    let data = pattern(300_000);
+    let source = util::TempFile::new("engine-file-output");
+    let target = util::TempFile::new("engine-file-input");
+    let (mut from_file, mut from_null) = (Vec::new(), Vec::new());
+    let null = std::fs::File::open("/dev/null").unwrap();
+    Communicator::new()
+        .output(
+            pipekit::PipeReader::from(OwnedFd::from(source.with(&data))),
+            &mut from_file,
+        )
+        .output(
+            pipekit::PipeReader::from(OwnedFd::from(null)),
+            &mut from_null,
+        )
+        .input(
+            pipekit::PipeWriter::from(OwnedFd::from(target.create())),
+            &data,
+        )
+        .timeout(Duration::from_secs(50))
+        .run()
+        .unwrap();
+    assert_same(&from_file, &data);
+    assert!(from_null.is_empty());
+    assert_same(&target.read(), &data);
 }
 
 #[cfg(unix)]

@@ -43,12 +43,14 @@
 //! through `/proc/self/fd` for the length of each `run`: a new open file
 //! description of the same pipe, nonblocking, which nobody else shares.
 //! Where that is impossible (other systems, no `/proc`, a pipe of another
-//! user, an fd that is not a FIFO), the engine uses the caller's blocking
+//! user), and for a socket, the engine uses the caller's blocking
 //! description and asks it only for what it can do at once: writes of at
 //! most `PIPE_BUF` bytes while a zero-timeout `poll` reports room, reads of
 //! at most what `FIONREAD` reports. That never blocks within the exchange;
 //! another thread that reads or writes the same pipe between that check and
-//! the call can still make the call wait until it can proceed. While an
+//! the call can still make the call wait until it can proceed. Any other
+//! kind of fd given as a pipe end (a regular file, a device) is read and
+//! written as it is whenever `poll` reports it ready. While an
 //! exchange with inputs runs, `SIGPIPE` is blocked on the calling thread,
 //! and one raised by the engine's own write is consumed before the thread's
 //! signal mask is restored; a `SIGPIPE` already pending is left pending.

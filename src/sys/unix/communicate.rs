@@ -14,13 +14,15 @@
 //!   Each write takes what the pipe has room for, each read what it holds,
 //!   and neither can block, whoever else shares the pipe.
 //! - [`Lane::Bounded`]: where a pipe cannot be reopened (other systems, no
-//!   `/proc`, a pipe of another user, not a FIFO), the caller's blocking
+//!   `/proc`, a pipe of another user) and for a socket, the caller's blocking
 //!   description, asked only for what it can do at once: a write of at most
 //!   `PIPE_BUF` bytes while a zero-timeout `poll` reports room, a read of at
 //!   most the bytes `FIONREAD` reports (or a read at end of file). Within
 //!   one exchange this never blocks, even with a pipe given twice; a thread
 //!   outside the exchange that reads or writes the same pipe between the
 //!   check and the call can still make that call wait.
+//! - [`Lane::Plain`]: any other fd given as a pipe end (a regular file, a
+//!   device), read and written as it is whenever `poll` reports it ready.
 //!
 //! A write into a pipe whose reader is gone raises `SIGPIPE`, which kills a
 //! process that keeps the default disposition. While an exchange with inputs
@@ -54,9 +56,12 @@ enum Lane {
     Direct,
     /// A nonblocking description of the engine's own, for the same pipe.
     Private(Pipe),
-    /// The caller's blocking description, asked only for what it can do at
-    /// once.
+    /// The caller's blocking description of a pipe or a socket, asked only
+    /// for what it can do at once.
     Bounded,
+    /// Any other kind of fd given as a pipe end (a regular file, a device),
+    /// read and written as `poll` reports it ready, as it is.
+    Plain,
 }
 
 impl Lane {
@@ -67,10 +72,21 @@ impl Lane {
         if pipe.nonblocking()? {
             return Ok(Some(Lane::Direct));
         }
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `stat` is writable memory for one `struct stat`; the fd is
+        // open for the duration of the call.
+        cvt(unsafe { libc::fstat(pipe.0.as_raw_fd(), stat.as_mut_ptr()) })?;
+        // SAFETY: fstat succeeded, so it filled in `stat`.
+        let kind = unsafe { stat.assume_init() }.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFSOCK {
+            return Ok(Some(Lane::Bounded));
+        }
+        if kind != libc::S_IFIFO {
+            return Ok(Some(Lane::Plain));
+        }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         match reopen(pipe, write) {
-            Ok(Some(private)) => return Ok(Some(Lane::Private(private))),
-            Ok(None) => {}
+            Ok(private) => return Ok(Some(Lane::Private(private))),
             Err(err) if write && err.raw_os_error() == Some(libc::ENXIO) => return Ok(None),
             // No /proc, another user's pipe, a sandbox: the bounded lane.
             Err(_) => {}
@@ -84,28 +100,17 @@ impl Lane {
     fn end<'p>(&'p self, pipe: &'p Pipe) -> &'p Pipe {
         match self {
             Lane::Private(private) => private,
-            Lane::Direct | Lane::Bounded => pipe,
+            Lane::Direct | Lane::Bounded | Lane::Plain => pipe,
         }
     }
 }
 
 /// Opens the FIFO behind `pipe` again, nonblocking and close-on-exec, for
 /// writing or reading: a new open file description of the same pipe.
-/// `Ok(None)` if `pipe` is not a FIFO (a socket, a terminal, a file given as
-/// a pipe end), which is not reopened.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn reopen(pipe: &Pipe, write: bool) -> io::Result<Option<Pipe>> {
+fn reopen(pipe: &Pipe, write: bool) -> io::Result<Pipe> {
     use std::os::fd::{FromRawFd, OwnedFd};
-    let fd = pipe.0.as_raw_fd();
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `stat` is writable memory for one `struct stat`; the fd is
-    // open for the duration of the call.
-    cvt(unsafe { libc::fstat(fd, stat.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded, so it filled in `stat`.
-    if unsafe { stat.assume_init() }.st_mode & libc::S_IFMT != libc::S_IFIFO {
-        return Ok(None);
-    }
-    let path = format!("/proc/self/fd/{fd}\0");
+    let path = format!("/proc/self/fd/{}\0", pipe.0.as_raw_fd());
     let access = if write {
         libc::O_WRONLY
     } else {
@@ -115,7 +120,7 @@ fn reopen(pipe: &Pipe, write: bool) -> io::Result<Option<Pipe>> {
     // SAFETY: `path` is a NUL-terminated string that lives for the call.
     let new = cvt(unsafe { libc::open(path.as_ptr().cast(), flags) })?;
     // SAFETY: open succeeded, so `new` is an open fd that nothing else owns.
-    Ok(Some(Pipe(unsafe { OwnedFd::from_raw_fd(new) })))
+    Ok(Pipe(unsafe { OwnedFd::from_raw_fd(new) }))
 }
 
 pub(crate) fn drive(
@@ -258,7 +263,7 @@ fn feed(input: &mut Input<'_>, lane: &Lane, sigpipe: Option<&SigpipeGuard>) -> i
         let end = lane.end(pipe);
         let fd = end.0.as_raw_fd();
         let written = match lane {
-            Lane::Direct | Lane::Private(_) => end.write(bytes),
+            Lane::Direct | Lane::Private(_) | Lane::Plain => end.write(bytes),
             Lane::Bounded => {
                 if !ready_now(fd, libc::POLLOUT)? {
                     Err(io::ErrorKind::WouldBlock.into())
@@ -305,7 +310,7 @@ fn drain(output: &mut OutputPipe<'_>, lane: &Lane, revents: libc::c_short) -> io
             Some((pipe, target)) => {
                 let end = lane.end(pipe.inner());
                 let limit = match lane {
-                    Lane::Direct | Lane::Private(_) => usize::MAX,
+                    Lane::Direct | Lane::Private(_) | Lane::Plain => usize::MAX,
                     Lane::Bounded => match end.bytes_available()? {
                         // Nothing buffered: end of file if every writer is
                         // gone; otherwise a sharer took the bytes since
