@@ -14,62 +14,12 @@ use std::io::Write;
 
 use pipekit::splice::{copy, SpliceFlags};
 use pipekit::{pipe, PipeOptions};
-use util::{assert_same, collect, dev_null, feed, pattern, watchdog, TempFile};
-
-/// Installs a seccomp filter under which `splice(2)` fails with `errno` and
-/// every other system call is allowed. It applies to the calling thread and
-/// to the threads it spawns afterwards, not to the rest of the process.
-///
-/// A test device, not a sandbox: it does not check the architecture of the
-/// call, which a security filter must.
-#[allow(unsafe_code)]
-fn forbid_splice(errno: i32) {
-    let instruction = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    };
-    let filter = [
-        // A = seccomp_data.nr, the first field.
-        instruction(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
-        // splice? go on to the next instruction; else skip it.
-        instruction(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            0,
-            1,
-            libc::SYS_splice as u32,
-        ),
-        instruction(
-            libc::BPF_RET | libc::BPF_K,
-            0,
-            0,
-            libc::SECCOMP_RET_ERRNO | errno as u32,
-        ),
-        instruction(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
-    ];
-    let program = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr().cast_mut(),
-    };
-    // SAFETY: prctl with these options reads nothing but `program`, which
-    // points to `filter`; both outlive the call (the kernel copies the
-    // program). No-new-privileges is required for an unprivileged filter.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        let ret = libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            &program as *const libc::sock_fprog,
-        );
-        assert_eq!(ret, 0, "seccomp: {}", std::io::Error::last_os_error());
-    }
-}
+use util::{assert_same, collect, dev_null, feed, forbid_syscall, pattern, watchdog, TempFile};
 
 #[test]
 fn copy_falls_back_to_its_loop_where_splice_is_forbidden() {
     watchdog(|| {
-        forbid_splice(libc::EPERM);
+        forbid_syscall(libc::SYS_splice, libc::EPERM);
 
         // The filter works: splice is refused on this thread, and the
         // refused call moved nothing.

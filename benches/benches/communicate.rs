@@ -6,6 +6,10 @@
 //!   `pipekit::communicate::communicate`.
 //! - feed: 256 MiB through a child that copies stdin to stdout; a stdin
 //!   writer thread plus `wait_with_output()`, and `communicate`.
+//! - small exchange: what one `Communicator::run` costs by itself, on a
+//!   loopback (an input of 10 bytes into a pipe that the same exchange reads
+//!   as its output), against the same bytes moved by a plain `write` and
+//!   `read_to_end` on the same kind of pipe.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -106,5 +110,32 @@ fn feed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, capture, feed);
+fn small(c: &mut Criterion) {
+    let mut group = c.benchmark_group("small exchange");
+    group.bench_function("pipe + write + read_to_end", |b| {
+        b.iter(|| {
+            let (mut reader, mut writer) = pipekit::pipe().unwrap();
+            writer.write_all(b"0123456789").unwrap();
+            drop(writer);
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            assert_eq!(out.len(), 10);
+        })
+    });
+    group.bench_function("pipe + Communicator::run", |b| {
+        b.iter(|| {
+            let (reader, writer) = pipekit::pipe().unwrap();
+            let mut out = Vec::new();
+            pipekit::communicate::Communicator::new()
+                .input(writer, b"0123456789")
+                .output(reader, &mut out)
+                .run()
+                .unwrap();
+            assert_eq!(out.len(), 10);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, capture, feed, small);
 criterion_main!(benches);

@@ -15,7 +15,7 @@
 //! or os_pipe's) own code.
 //!
 //! ```text
-//! cargo bench -p pipekit-bench --bench paired -- --paired [create] [throughput] [copy] [relay] [--rounds N]
+//! cargo bench -p pipekit-bench --bench paired -- --paired [create] [throughput] [copy] [relay] [communicate] [--rounds N]
 //! ```
 //!
 //! Without `--paired` it does nothing, so that a plain `cargo bench` runs
@@ -24,8 +24,11 @@
 //! BENCHMARKS.md).
 //!
 //! Ratios: for `create` (`pipe()`, `try_clone()`), time / raw time, lower is
-//! better; for the others, raw time / time, the rate relative to the raw
-//! case, higher is better. Linux only.
+//! better; for `throughput`, `copy` and `relay`, raw time / time, the rate
+//! relative to the raw case, higher is better. For `communicate` (whole
+//! processes, 256 MiB each), time / the time of what std offers for the same
+//! job (`Command::output()` for capture; a stdin-writer thread plus
+//! `wait_with_output()` for feed), lower is better. Linux only.
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -93,9 +96,9 @@ mod linux {
     /// system calls as the raw one).
     fn print(title: &str, cells: &[Cell<'_>], rounds: usize, lower_is_better: bool, pooled: bool) {
         let kind = if lower_is_better {
-            "time / raw time"
+            "time / reference time (the first case)"
         } else {
-            "rate / raw rate"
+            "rate / reference rate (the first case)"
         };
         println!("\n{title}: {kind}, median (quartiles) of {rounds} paired rounds\n");
         let names: Vec<&str> = cells[0].cases.iter().skip(1).map(|(n, _)| *n).collect();
@@ -294,6 +297,124 @@ mod linux {
         print("copy", &cells, rounds, false, false);
     }
 
+    /// Whole processes: the child is `bench-child`, 256 MiB each way.
+    fn communicate(rounds: usize) {
+        use std::io::{Read, Write};
+        use std::process::{Command, Stdio};
+
+        const TOTAL: usize = 256 << 20;
+        const CHILD: &str = env!("CARGO_BIN_EXE_bench-child");
+        fn alternate() -> Command {
+            let mut command = Command::new(CHILD);
+            command
+                .args(["alternate", &TOTAL.to_string()])
+                .stdin(Stdio::null());
+            command
+        }
+        fn piped(mut command: Command) -> std::process::Child {
+            command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        }
+        fn copier() -> std::process::Child {
+            let mut command = Command::new(CHILD);
+            command.arg("copy").stdin(Stdio::piped());
+            piped(command)
+        }
+        fn timed(f: impl FnOnce()) -> Duration {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        }
+        let input = vec![b'y'; TOTAL];
+        let capture: Vec<(&'static str, Run<'_>)> = vec![
+            (
+                "Command::output",
+                Box::new(|| {
+                    timed(|| {
+                        let output = alternate().output().unwrap();
+                        assert_eq!(output.stdout.len() + output.stderr.len(), TOTAL);
+                    })
+                }),
+            ),
+            (
+                "two reader threads",
+                Box::new(|| {
+                    timed(|| {
+                        let mut child = piped(alternate());
+                        let mut stderr = child.stderr.take().unwrap();
+                        let reading = std::thread::spawn(move || {
+                            let mut buf = Vec::new();
+                            stderr.read_to_end(&mut buf).unwrap();
+                            buf
+                        });
+                        let mut out = Vec::new();
+                        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+                        let err = reading.join().unwrap();
+                        child.wait().unwrap();
+                        assert_eq!(out.len() + err.len(), TOTAL);
+                    })
+                }),
+            ),
+            (
+                "pipekit communicate",
+                Box::new(|| {
+                    timed(|| {
+                        let mut child = piped(alternate());
+                        let output = pipekit::communicate::communicate(&mut child, b"").unwrap();
+                        assert_eq!(output.stdout.len() + output.stderr.len(), TOTAL);
+                    })
+                }),
+            ),
+        ];
+        let input = &input;
+        let feed: Vec<(&'static str, Run<'_>)> = vec![
+            (
+                "writer thread + wait_with_output",
+                Box::new(move || {
+                    timed(|| {
+                        let mut child = copier();
+                        let mut stdin = child.stdin.take().unwrap();
+                        std::thread::scope(|scope| {
+                            scope.spawn(move || stdin.write_all(input).unwrap());
+                            let output = child.wait_with_output().unwrap();
+                            assert_eq!(output.stdout.len(), TOTAL);
+                        });
+                    })
+                }),
+            ),
+            (
+                "pipekit communicate",
+                Box::new(move || {
+                    timed(|| {
+                        let mut child = copier();
+                        let output = pipekit::communicate::communicate(&mut child, input).unwrap();
+                        assert_eq!(output.stdout.len(), TOTAL);
+                    })
+                }),
+            ),
+        ];
+        let mut cells = vec![
+            Cell::new("capture 256 MiB (÷ Command::output)".into(), capture),
+            Cell::new(
+                "feed 256 MiB (÷ writer thread + wait_with_output)".into(),
+                feed,
+            ),
+        ];
+        run_rounds(&mut cells, rounds);
+        for cell in &cells {
+            print(
+                "communicate",
+                std::slice::from_ref(cell),
+                rounds,
+                true,
+                false,
+            );
+        }
+    }
+
     fn relay(rounds: usize) {
         let mut cells = Vec::new();
         for (pinning, producer) in pinnings_and_producers() {
@@ -328,7 +449,7 @@ mod linux {
             match arg.as_str() {
                 "--paired" => asked = true,
                 "--rounds" => rounds = args.next().and_then(|n| n.parse().ok()),
-                "create" | "throughput" | "copy" | "relay" => sections.push(arg),
+                "create" | "throughput" | "copy" | "relay" | "communicate" => sections.push(arg),
                 // `--bench`, from cargo, and whatever is meant for criterion.
                 _ => {}
             }
@@ -337,7 +458,7 @@ mod linux {
             // A plain `cargo bench` runs the criterion benches only.
             eprintln!(
                 "paired: skipped; run `cargo bench -p pipekit-bench --bench paired -- --paired \
-                 [create] [throughput] [copy] [relay] [--rounds N]`"
+                 [create] [throughput] [copy] [relay] [communicate] [--rounds N]`"
             );
             return;
         }
@@ -351,6 +472,7 @@ mod linux {
                 "create" => create(rounds.unwrap_or(60)),
                 "throughput" => throughput(rounds.unwrap_or(9)),
                 "copy" => copy(rounds.unwrap_or(9)),
+                "communicate" => communicate(rounds.unwrap_or(25)),
                 _ => relay(rounds.unwrap_or(9)),
             }
         }

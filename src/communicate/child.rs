@@ -36,10 +36,15 @@ use crate::PipeReader;
 ///
 /// # Platform-specific behavior
 ///
-/// On Linux and Android the child's pipes are enlarged first when the
-/// system allows (`F_SETPIPE_SZ`, best effort), which lets each side move
-/// more between two waits. Elsewhere they keep their size. On targets that
-/// are neither Unix nor Windows it fails with
+/// On Linux and Android, a child's pipe that fills up is enlarged to 1 MiB
+/// when the system allows (`F_SETPIPE_SZ`, best effort), which lets each
+/// side move more between two waits. The pipe buffers of an unprivileged
+/// user count against `/proc/sys/fs/pipe-user-pages-soft` (64 MiB by
+/// default), past which every new pipe that user creates gets 8 KiB instead
+/// of 64 KiB; so the enlargements of all exchanges in the process together
+/// stay within a quarter of that limit, and each is given back when its
+/// pipe is closed. Elsewhere the pipes keep their size. On targets that are
+/// neither Unix nor Windows it fails with
 /// [`io::ErrorKind::Unsupported`] (no child can be spawned there).
 ///
 /// # Examples

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::{Communicator, DeadlinePassed, Sink, SinkKind, Source, SourceKind, TimedOutOutput};
 use crate::{PipeReader, PipeWriter};
 
-/// The platform pieces of the child layer: the engine's bounded wait, its
-/// pipe enlargement, and the process tree a kill can reach.
+/// The platform pieces of the child layer: the engine's bounded wait, the
+/// child's pipes, and the process tree a kill can reach.
 #[cfg(any(unix, windows))]
 mod os {
     use std::io;
@@ -25,12 +25,6 @@ mod os {
     pub(super) use imp::job::{spawn_tree, Tree};
     #[cfg(unix)]
     pub(super) use imp::process::{spawn_tree, Tree};
-
-    /// Where a child's pipes are enlarged, and how: the engine's policy,
-    /// applied here and nowhere else in the child layer.
-    pub(super) fn enlarge(pipe: &imp::Pipe) {
-        imp::communicate::enlarge(pipe);
-    }
 
     /// Waits for `child`, which `try_wait` saw running, until `deadline`.
     pub(super) fn wait_deadline(
@@ -60,7 +54,6 @@ mod os {
     use std::process::{Child, Command, ExitStatus};
     use std::time::Instant;
 
-    use crate::sys::imp;
     use crate::{PipeReader, PipeWriter};
 
     #[derive(Debug)]
@@ -75,8 +68,6 @@ mod os {
     pub(super) fn spawn_tree(_: &mut Command) -> io::Result<(Child, Tree)> {
         Err(crate::error::unsupported("spawning a child process"))
     }
-
-    pub(super) fn enlarge(_: &imp::Pipe) {}
 
     pub(super) fn wait_deadline(_: &mut Child, _: Instant) -> io::Result<Option<ExitStatus>> {
         Err(crate::error::unsupported("waiting for a child process"))
@@ -115,11 +106,12 @@ fn earliest(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Inst
 ///
 /// # Platform-specific behavior
 ///
-/// Linux and Android wait on a pidfd (`pidfd_open`) where the kernel and
-/// its sandbox allow it; Windows waits on the process handle
-/// (`WaitForSingleObject`); elsewhere, and where a pidfd is refused, it
-/// checks `try_wait` at growing intervals, up to 50 ms apart, so it may
-/// return up to that much after the exit. On targets that are neither Unix
+/// Linux waits on a pidfd (`pidfd_open`) where the kernel and its sandbox
+/// allow it; Windows waits on the process handle (`WaitForSingleObject`);
+/// elsewhere (Android included, whose app sandbox kills a process that calls
+/// `pidfd_open` before Android 12), and where a pidfd is refused, it checks
+/// `try_wait` at growing intervals, up to 50 ms apart, so it may return up
+/// to that much after the exit. On targets that are neither Unix
 /// nor Windows it fails with [`io::ErrorKind::Unsupported`].
 ///
 /// # Examples
@@ -383,7 +375,8 @@ impl<'a> Exchange<'a> {
     ///
     /// # Platform-specific behavior
     ///
-    /// The child's pipes may be enlarged first (see [`communicate`](super::communicate)).
+    /// The child's pipes may be enlarged as they fill (see
+    /// [`communicate`](super::communicate)).
     /// The wait for the exit is that of [`wait_timeout`]. See
     /// [`kill_tree`](Exchange::kill_tree) for the kill.
     pub fn run(&mut self) -> io::Result<Output> {
@@ -521,7 +514,6 @@ impl<'a> Core<'a> {
         let mut communicator = Communicator::new();
         let mut input = false;
         if let Some((pipe, Some(source))) = streams.stdin {
-            os::enlarge(pipe.inner());
             communicator.input(pipe, source);
             input = true;
         }
@@ -533,11 +525,14 @@ impl<'a> Core<'a> {
                 if sink.limit.is_none() {
                     sink.limit = limit;
                 }
-                os::enlarge(pipe.inner());
                 *slot = Some((communicator.outputs.len(), captured));
                 communicator.output(pipe, sink);
             }
         }
+        // The pipes are the child's and this exchange's alone: the engine
+        // may enlarge them (its policy, applied here and nowhere else in
+        // the child layer).
+        communicator.allow_growth();
         Core {
             communicator,
             input,

@@ -29,11 +29,39 @@
 //! starts a child whose standard output and standard error share one pipe,
 //! to be read in the order the child wrote them.
 //!
+//! # What the engine touches, and what it does not
+//!
+//! Nothing that anyone else can observe. The pipes you give it may be
+//! shared: clones, `dup_stdout()`, a child's inherited copy, a reader that
+//! another thread also reads. The engine never changes a flag of their open
+//! file descriptions (`O_NONBLOCK` is shared by every duplicate), never
+//! blocks in a read or a write whoever else uses the pipe, and so keeps its
+//! deadline. A pipe given twice (two clones of one reader as two outputs)
+//! is served correctly: each byte lands in exactly one sink.
+//!
+//! A write into a pipe whose reader is gone does not kill the process, even
+//! with `SIGPIPE` at its default disposition: that input stops
+//! ([`Communicator::input_closed_early`]) and the exchange goes on.
+//!
 //! # Platform-specific behavior
 //!
-//! Unix: one `poll(2)` loop. The inputs are switched to nonblocking mode for
-//! the exchange and back before each is closed or `run` returns; the outputs
-//! are left as they are and read once each time `poll` reports them ready.
+//! Unix: one `poll(2)` loop. A pipe whose description is nonblocking is
+//! used as it is. On Linux and Android, a blocking one is opened again
+//! through `/proc/self/fd` for the length of each `run`: a new open file
+//! description of the same pipe, nonblocking, which nobody else shares.
+//! Where that is impossible (other systems, no `/proc`, a pipe of another
+//! user), and for a socket, the engine uses the caller's blocking
+//! description and asks it only for what it can do at once: writes of at
+//! most `PIPE_BUF` bytes while a zero-timeout `poll` reports room, reads of
+//! at most what `FIONREAD` reports. That never blocks within the exchange;
+//! another thread that reads or writes the same pipe between that check and
+//! the call can still make the call wait until it can proceed. Any other
+//! kind of fd given as a pipe end (a regular file, a device) is read and
+//! written as it is whenever `poll` reports it ready. While an
+//! exchange with inputs runs, `SIGPIPE` is blocked on the calling thread,
+//! and one raised by the engine's own write is consumed before the thread's
+//! signal mask is restored; a `SIGPIPE` already pending is left pending.
+//!
 //! Windows: overlapped reads and writes on ends that allow it (std's
 //! `ChildStdin`/`ChildStdout`/`ChildStderr`, and ends made overlapped with
 //! [`PipeOptions`](crate::PipeOptions)); a helper thread for a synchronous
@@ -471,6 +499,8 @@ pub struct Communicator<'a> {
     outputs: Vec<OutputPipe<'a>>,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    /// The kind and text of the error that ended the exchange, if one did.
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl<'a> Communicator<'a> {
@@ -506,6 +536,7 @@ impl<'a> Communicator<'a> {
             source,
             written: 0,
             closed_early: false,
+            growth: Growth::default(),
         });
         self
     }
@@ -524,6 +555,7 @@ impl<'a> Communicator<'a> {
             kept: 0,
             scratch: Vec::new(),
             truncated: false,
+            growth: Growth::default(),
         });
         self
     }
@@ -566,12 +598,19 @@ impl<'a> Communicator<'a> {
     /// `TimedOut` included) ends the exchange for good: every pipe still
     /// open is closed before `run` returns, so that the processes at the
     /// other ends see end of file or a broken pipe instead of waiting for a
-    /// `Communicator` that may live on; a later `run` does nothing.
+    /// `Communicator` that may live on; a later `run` fails again, with the
+    /// same kind, and moves nothing.
     ///
     /// # Platform-specific behavior
     ///
     /// See the [module documentation](self).
     pub fn run(&mut self) -> io::Result<()> {
+        if let Some((kind, message)) = &self.failed {
+            return Err(io::Error::new(
+                *kind,
+                format!("pipekit: the exchange already failed and cannot resume: {message}"),
+            ));
+        }
         let started = Instant::now();
         // A timeout too long for the clock to represent is no bound at all.
         let deadline = match (
@@ -584,6 +623,7 @@ impl<'a> Communicator<'a> {
         let result = imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline);
         if let Err(error) = &result {
             if DeadlinePassed::from_error(error).is_none() {
+                self.failed = Some((error.kind(), error.to_string()));
                 for input in &mut self.inputs {
                     input.close(false);
                 }
@@ -593,6 +633,21 @@ impl<'a> Communicator<'a> {
             }
         }
         result
+    }
+
+    /// Lets the engine enlarge every pipe added so far when it fills up,
+    /// within the process-wide budget (see [`Growth`]). Only for pipes that
+    /// nobody but this exchange and one child uses: a pipe's size is seen by
+    /// every holder of either end.
+    #[cfg_attr(not(any(unix, windows)), allow(dead_code))]
+    pub(crate) fn allow_growth(&mut self) -> &mut Self {
+        for input in &mut self.inputs {
+            input.growth.allowed = true;
+        }
+        for output in &mut self.outputs {
+            output.growth.allowed = true;
+        }
+        self
     }
 
     /// Whether input number `index` (counting from 0 in the order added)
@@ -703,12 +758,69 @@ impl fmt::Display for DeadlinePassed {
 
 impl std::error::Error for DeadlinePassed {}
 
+/// How much the engine has enlarged one pipe, counted against a budget
+/// shared by every exchange in the process; released when the pipe is closed
+/// (or the exchange dropped).
+///
+/// Only the child layer's own pipes may be enlarged
+/// ([`Communicator::allow_growth`]): a pipe that the caller gave may be
+/// shared, and its size is seen by every holder of either end.
+#[derive(Debug, Default)]
+pub(crate) struct Growth {
+    allowed: bool,
+    reserved: usize,
+}
+
+/// Bytes by which pipes are enlarged now, all exchanges together.
+static GROWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg_attr(not(unix), allow(dead_code))]
+impl Growth {
+    /// Whether the pipe may be enlarged and has not been yet.
+    pub(crate) fn wants(&self) -> bool {
+        self.allowed && self.reserved == 0
+    }
+
+    /// Reserves `bytes` of the process-wide budget of `budget` bytes;
+    /// `false`, reserving nothing, if that would pass it.
+    pub(crate) fn reserve(&mut self, bytes: usize, budget: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let reserved = GROWN.fetch_update(Ordering::AcqRel, Ordering::Acquire, |grown| {
+            grown.checked_add(bytes).filter(|&total| total <= budget)
+        });
+        if reserved.is_ok() {
+            self.reserved += bytes;
+        }
+        reserved.is_ok()
+    }
+
+    /// Keeps `used` of what [`reserve`](Growth::reserve) reserved (what the
+    /// system granted) and gives the rest back.
+    pub(crate) fn settle(&mut self, used: usize) {
+        let back = self.reserved.saturating_sub(used);
+        GROWN.fetch_sub(back, std::sync::atomic::Ordering::AcqRel);
+        self.reserved -= back;
+    }
+
+    fn release(&mut self) {
+        GROWN.fetch_sub(self.reserved, std::sync::atomic::Ordering::AcqRel);
+        self.reserved = 0;
+    }
+}
+
+impl Drop for Growth {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// An input being fed: the pipe (until it is closed) and what is left.
 pub(crate) struct Input<'a> {
     pipe: Option<PipeWriter>,
     source: Pending<'a>,
     written: u64,
     closed_early: bool,
+    growth: Growth,
 }
 
 enum Pending<'a> {
@@ -795,7 +907,14 @@ impl Input<'_> {
     /// it.
     pub(crate) fn close(&mut self, early: bool) -> Option<PipeWriter> {
         self.closed_early |= early;
+        self.growth.release();
         self.pipe.take()
+    }
+
+    /// Whether and by how much the engine has enlarged this input's pipe.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub(crate) fn growth(&mut self) -> &mut Growth {
+        &mut self.growth
     }
 }
 
@@ -809,6 +928,7 @@ pub(crate) struct OutputPipe<'a> {
     /// Reads for a writer sink, and reads past the limit, land here.
     scratch: Vec<u8>,
     truncated: bool,
+    growth: Growth,
 }
 
 impl fmt::Debug for OutputPipe<'_> {
@@ -834,7 +954,14 @@ pub(crate) enum Target<'s> {
 impl OutputPipe<'_> {
     /// Closes the pipe, if still open.
     pub(crate) fn close(&mut self) {
+        self.growth.release();
         self.pipe = None;
+    }
+
+    /// Whether and by how much the engine has enlarged this output's pipe.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub(crate) fn growth(&mut self) -> &mut Growth {
+        &mut self.growth
     }
 
     /// The pipe, until it reaches end of file.
@@ -860,10 +987,21 @@ impl OutputPipe<'_> {
         match sink {
             SinkKind::Vec(vec) if room > 0 => {
                 let vec: &mut Vec<u8> = vec;
-                if vec.capacity() - vec.len() < CHUNK {
-                    // Doubling keeps reallocation amortised; pages the reads
-                    // never touch are never made resident.
-                    vec.reserve(vec.len().max(CHUNK));
+                // Doubling keeps reallocation amortised; pages the reads
+                // never touch are never made resident. Under a limit, the
+                // vector never grows past what the limit still allows.
+                let want = vec.len().max(CHUNK);
+                match usize::try_from(room) {
+                    Ok(room) if room < want || room < CHUNK => {
+                        if vec.capacity() - vec.len() < room.min(CHUNK) {
+                            vec.reserve_exact(room.min(want));
+                        }
+                    }
+                    _ => {
+                        if vec.capacity() - vec.len() < CHUNK {
+                            vec.reserve(want);
+                        }
+                    }
                 }
                 let spare = vec.capacity() - vec.len();
                 let max = usize::try_from(room).map_or(spare, |room| room.min(spare));

@@ -13,10 +13,10 @@ use crate::PipeOptions;
 /// reports the pipe writable, certain not to block (POSIX `PIPE_BUF`).
 #[cfg(pipekit_libc_pipe_buf)]
 #[allow(clippy::unnecessary_cast)] // a `c_int` on illumos and Solaris
-const PIPE_BUF: usize = libc::PIPE_BUF as usize;
+pub(super) const PIPE_BUF: usize = libc::PIPE_BUF as usize;
 /// POSIX's minimum, where libc does not say.
 #[cfg(not(pipekit_libc_pipe_buf))]
-const PIPE_BUF: usize = 512;
+pub(super) const PIPE_BUF: usize = 512;
 
 pub(crate) fn create(options: &PipeOptions) -> io::Result<(Pipe, Pipe)> {
     let mut flags = 0;

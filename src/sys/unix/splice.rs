@@ -134,7 +134,7 @@ pub(crate) use linux::{splice, tee, SPLICE_F_MORE, SPLICE_F_MOVE, SPLICE_F_NONBL
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux {
     use std::io;
-    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
     use std::ptr;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -149,8 +149,12 @@ mod linux {
     const MAX_LEN: usize = 0x7fff_f000;
 
     /// Cleared for good once `splice` fails with `ENOSYS` (no such system
-    /// call) or `EPERM` (forbidden, e.g. by seccomp), as std does: neither
-    /// depends on the fds, so trying again would only cost a system call.
+    /// call), or with `EPERM` both for a pair of fds and for a trivial probe
+    /// between two fresh pipes (forbidden for the whole process or thread,
+    /// e.g. by seccomp): neither depends on the fds, so trying again would
+    /// only cost a system call. An `EPERM` that the probe does not repeat
+    /// belongs to the fds (a sealed memfd, a fanotify permission event) and
+    /// makes only that copy fall back.
     static HAS_SPLICE: AtomicBool = AtomicBool::new(true);
 
     /// One `splice(2)` from `fd_in` to `fd_out`, both at their file offsets.
@@ -281,8 +285,14 @@ mod linux {
                         wait(reader, libc::POLLIN)?;
                         wait(writer, libc::POLLOUT)?;
                     }
-                    Some(libc::ENOSYS | libc::EPERM) => {
+                    Some(libc::ENOSYS) => {
                         HAS_SPLICE.store(false, Ordering::Relaxed);
+                        return Ok(Spliced::Fallback);
+                    }
+                    Some(libc::EPERM) => {
+                        if !probe() {
+                            HAS_SPLICE.store(false, Ordering::Relaxed);
+                        }
                         return Ok(Spliced::Fallback);
                     }
                     // These fds do not support splice (neither is a pipe, a
@@ -292,6 +302,26 @@ mod linux {
                     _ => return Err(err),
                 },
             }
+        }
+    }
+
+    /// Whether `splice` works at all here: one byte spliced from a fresh
+    /// pipe into another. `false` only if the kernel refuses it with `EPERM`
+    /// or `ENOSYS`; any other failure (no fds left) says nothing about
+    /// splice, so it counts as working.
+    fn probe() -> bool {
+        let Ok((from_reader, from_writer)) = super::super::pipe() else {
+            return true;
+        };
+        let Ok((_to_reader, to_writer)) = super::super::pipe() else {
+            return true;
+        };
+        if from_writer.write(b"p").is_err() {
+            return true;
+        }
+        match splice(from_reader.0.as_fd(), to_writer.0.as_fd(), 1, 0) {
+            Err(err) => !matches!(err.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)),
+            Ok(_) => true,
         }
     }
 

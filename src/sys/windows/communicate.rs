@@ -830,9 +830,6 @@ fn call(pipe: SharedHandle, buf: &mut [u8], write: bool) -> io::Result<usize> {
     outcome(result.map(drop), done as usize)
 }
 
-/// A Windows pipe's buffer is fixed when it is created: nothing to do.
-pub(crate) fn enlarge(_pipe: &super::Pipe) {}
-
 /// Waits for `child` to exit until `deadline`; `None` if it is still running
 /// then. (The caller has already seen, with `try_wait`, that it was running.)
 pub(crate) fn wait_deadline(
