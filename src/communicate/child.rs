@@ -250,10 +250,22 @@ impl Error for TimedOutOutput {}
 /// # }
 /// ```
 pub fn spawn_joined(command: &mut Command) -> io::Result<(Child, PipeReader)> {
+    let (spawned, reader) = spawn_joined_with(command, Command::spawn)?;
+    Ok((spawned?, reader))
+}
+
+/// Runs `spawn` on `command` with its standard output and standard error
+/// joined in one new pipe, then resets them to [`Stdio::inherit`], so that
+/// `command` holds no writer; returns what `spawn` returned and the pipe's
+/// reader.
+pub(super) fn spawn_joined_with<T>(
+    command: &mut Command,
+    spawn: impl FnOnce(&mut Command) -> io::Result<T>,
+) -> io::Result<(io::Result<T>, PipeReader)> {
     let (reader, writer) = crate::pipe()?;
     let writer_clone = writer.try_clone()?;
     command.stdout(writer).stderr(writer_clone);
-    let spawned = command.spawn();
+    let spawned = spawn(command);
     command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
-    Ok((spawned?, reader))
+    Ok((spawned, reader))
 }

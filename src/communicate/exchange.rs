@@ -7,6 +7,7 @@ use std::mem;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::child::spawn_joined_with;
 use super::{Communicator, DeadlinePassed, Sink, SinkKind, Source, SourceKind, TimedOutOutput};
 use crate::{PipeReader, PipeWriter};
 
@@ -334,10 +335,10 @@ impl<'a> Exchange<'a> {
     /// # Platform-specific behavior
     ///
     /// Unix: the child leads a new process group
-    /// (`CommandExt::process_group(0)`, which stays set on the command), and the kill is `SIGKILL` to the
-    /// group. A process that leaves the group (`setsid`, `setpgid`) escapes
-    /// it; and since the child no longer is in this process's group, a
-    /// terminal's Ctrl-C no longer reaches it.
+    /// (`CommandExt::process_group(0)`, which stays set on the command), and
+    /// the kill is `SIGKILL` to the group. A process that leaves the group
+    /// (`setsid`, `setpgid`) escapes it; and since the child no longer is in
+    /// this process's group, a terminal's Ctrl-C no longer reaches it.
     ///
     /// Windows: the child is created suspended, put into a new job object,
     /// then resumed, so it runs nothing outside the job; the kill terminates
@@ -446,24 +447,21 @@ impl<'a> Exchange<'a> {
         if self.input.is_some() {
             command.stdin(Stdio::piped());
         }
-        let joined = if self.merge_stderr {
-            let (reader, writer) = crate::pipe()?;
-            let writer_clone = writer.try_clone()?;
-            command.stdout(writer).stderr(writer_clone);
-            Some(reader)
+        let kill_tree = self.kill_tree;
+        let spawn = |command: &mut Command| {
+            if kill_tree {
+                os::spawn_tree(command).map(|(child, tree)| (child, Some(tree)))
+            } else {
+                command.spawn().map(|child| (child, None))
+            }
+        };
+        let (spawned, joined) = if self.merge_stderr {
+            let (spawned, reader) = spawn_joined_with(command, spawn)?;
+            (spawned, Some(reader))
         } else {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
-            None
+            (spawn(command), None)
         };
-        let spawned = if self.kill_tree {
-            os::spawn_tree(command).map(|(child, tree)| (child, Some(tree)))
-        } else {
-            command.spawn().map(|child| (child, None))
-        };
-        if joined.is_some() {
-            // The command must not keep the joined pipe's writers open.
-            command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
-        }
         let (mut child, tree) = spawned?;
         self.spawned = true;
 
