@@ -130,6 +130,7 @@
 //!   I/O-safety traits are always implemented.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(pipekit_std_pipe))))]
 // On targets that are neither Unix nor Windows no pipe end can exist (the
 // backend's `Pipe` is an empty enum), so the code that handles one is
 // unreachable by construction, and the values and helpers only it uses
