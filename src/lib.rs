@@ -42,8 +42,9 @@
 //! # }
 //! ```
 //!
-//! `examples/join_output.rs` runs this with a real child; try
-//! `cargo run --example join_output`.
+//! [`communicate::spawn_joined`] does the same in one call, and closes the
+//! command's copies of the writer for you. `examples/join_output.rs` runs
+//! the code above with a real child; try `cargo run --example join_output`.
 //!
 //! # Control
 //!
@@ -108,6 +109,11 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `examples/communicate.rs` drives a real child with a
+//! [`Communicator`](communicate::Communicator) (8 MB each way, and a size
+//! limit on what is kept of standard error); try
+//! `cargo run --example communicate`.
 //!
 //! # Platforms
 //!

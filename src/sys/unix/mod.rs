@@ -283,9 +283,16 @@ macro_rules! fd_impls {
             }
         }
 
-        // Only compiled when build.rs found Rust 1.87 or later.
+        // Only compiled when build.rs found Rust 1.87 or later; the
+        // internal cfg is kept out of the rendered docs (lib.rs), which say
+        // "Rust 1.87 or later" instead.
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
+        #[doc = concat!(
+            "Converts std's [`std::io::", stringify!($end), "`] into a pipekit [`",
+            stringify!($end), "`]; no system call.\n\n",
+            "Available when pipekit is built with Rust 1.87 or later, which added std's pipe types."
+        )]
         impl From<std::io::$end> for $end {
             /// Takes over a pipe end made by `std::io::pipe`; no system call.
             fn from(end: std::io::$end) -> Self {
@@ -295,6 +302,11 @@ macro_rules! fd_impls {
 
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
+        #[doc = concat!(
+            "Converts a pipekit [`", stringify!($end), "`] into std's [`std::io::",
+            stringify!($end), "`]; no system call.\n\n",
+            "Available when pipekit is built with Rust 1.87 or later, which added std's pipe types."
+        )]
         impl From<$end> for std::io::$end {
             /// Hands the end to std, whose `io::copy` then moves data with
             /// `splice(2)` on Linux; no system call.
