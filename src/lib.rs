@@ -121,14 +121,17 @@
 //! |---|---|
 //! | Linux (x86_64) | built and tested |
 //! | Windows (x86_64, GNU toolchain) | built and tested under wine |
-//! | macOS and iOS (x86_64, aarch64), FreeBSD, NetBSD, illumos, Android | type-checked |
+//! | macOS (x86_64, aarch64), FreeBSD, NetBSD, illumos, Android | type-checked |
+//! | Windows (i686 and aarch64, MSVC toolchain) | the library type-checked |
 //! | other Unix targets | expected to work; not checked |
 //! | every other target | builds; [`pipe()`] returns [`ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported) |
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.71. The conversions with `std::io::PipeReader` and
-//! `std::io::PipeWriter` appear when pipekit is built with Rust 1.87 or later.
+//! Rust 1.71, for the library without optional features; CI builds it with
+//! Rust 1.71 for Linux, Windows and macOS. The conversions with
+//! `std::io::PipeReader` and `std::io::PipeWriter` appear when pipekit is
+//! built with Rust 1.87 or later.
 //!
 //! # Cargo features
 //!
