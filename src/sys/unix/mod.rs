@@ -88,7 +88,7 @@ fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
     Ok((reader, writer))
 }
 
-/// Apple's systems from release 27 on: `pipe2(O_CLOEXEC)`, found at run time,
+/// Apple's systems whose running release exports it: `pipe2(O_CLOEXEC)`, found at run time,
 /// so the flag is set atomically. Only `O_CLOEXEC` is asked of it: what else
 /// Apple's `pipe2` accepts is not documented.
 #[cfg(all(not(pipekit_pipe2), target_vendor = "apple"))]

@@ -1,8 +1,7 @@
 //! C functions that only newer systems export, looked up by name at run
 //! time, once per process.
 //!
-//! Apple's systems gained `pipe2` in macOS, iOS, tvOS, watchOS and visionOS
-//! 27; a binary built for an older release must still start there, so the
+//! Recent releases of Apple's systems export `pipe2`; a binary built for an older release must still start there, so the
 //! symbol cannot be linked directly. `dlsym(RTLD_DEFAULT, name)` finds it
 //! when the running system has it, and the answer is cached in an atomic.
 
