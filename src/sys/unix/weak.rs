@@ -1,8 +1,9 @@
 //! C functions that only newer systems export, looked up by name at run
 //! time, once per process.
 //!
-//! Recent releases of Apple's systems export `pipe2`; a binary built for an older release must still start there, so the
-//! symbol cannot be linked directly. `dlsym(RTLD_DEFAULT, name)` finds it
+//! Recent releases of Apple's systems export `pipe2`; a binary built for an
+//! older release must still start there, so the symbol cannot be linked
+//! directly. `dlsym(RTLD_DEFAULT, name)` finds it
 //! when the running system has it, and the answer is cached in an atomic.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
