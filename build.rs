@@ -6,9 +6,14 @@ use std::env;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rustc-check-cfg=cfg(pipekit_pipe2)");
-    println!("cargo:rustc-check-cfg=cfg(pipekit_std_pipe)");
-    println!("cargo:rustc-check-cfg=cfg(pipekit_libc_pipe_buf)");
+    let rustc = rustc_minor();
+    // Cargo understands `rustc-check-cfg` from 1.80 on; older ones (the
+    // MSRV's) warn about each line.
+    if rustc.map_or(true, |(minor, _)| minor >= 80) {
+        println!("cargo:rustc-check-cfg=cfg(pipekit_pipe2)");
+        println!("cargo:rustc-check-cfg=cfg(pipekit_std_pipe)");
+        println!("cargo:rustc-check-cfg=cfg(pipekit_libc_pipe_buf)");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 
     // `pipe2(O_CLOEXEC)`: the positive list of targets whose libc has it.
@@ -52,7 +57,7 @@ fn main() {
     }
 
     // `std::io::PipeReader`/`PipeWriter` were stabilised in Rust 1.87.
-    if rustc_minor().is_some_and(|(minor, nightly)| minor >= 87 + u32::from(nightly)) {
+    if rustc.is_some_and(|(minor, nightly)| minor >= 87 + u32::from(nightly)) {
         println!("cargo:rustc-cfg=pipekit_std_pipe");
     }
 }

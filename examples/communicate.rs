@@ -1,12 +1,15 @@
-//! Feeds a child 8 MB on its standard input while collecting 8 MB from each
-//! of its standard output and standard error, on one thread, with a
-//! deadline.
+//! Feeds a child 8 MB on its standard input while collecting its standard
+//! output and standard error, on one thread, with a deadline, using
+//! `pipekit::communicate::Communicator`.
 //!
 //! The child (this same program, started again with an environment
-//! variable set) writes all of its standard error *before* reading any of
-//! its input. Writing the input first and reading afterwards would deadlock
-//! as soon as both pipes are full; `communicate` serves all three pipes at
-//! once and cannot.
+//! variable set) writes 8 MB to its standard error *before* reading any of
+//! its input, then echoes the input to its standard output. Writing the
+//! input first and reading afterwards would deadlock as soon as both pipes
+//! are full; the `Communicator` serves all three pipes at once and cannot.
+//! Standard output is read straight into a `Vec`; standard error goes
+//! through a `Sink` that keeps only its first 64 bytes (the rest is read and
+//! discarded, so the child never blocks on it).
 //!
 //! ```text
 //! cargo run --example communicate
@@ -17,8 +20,11 @@ use std::io::{self, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pipekit::communicate::{Communicator, Sink};
+
 const CHILD: &str = "PIPEKIT_EXAMPLE_CHILD";
 const SIZE: usize = 8 << 20;
+const ERR_KEPT: u64 = 64;
 
 fn main() -> io::Result<()> {
     if env::var_os(CHILD).is_some() {
@@ -31,21 +37,40 @@ fn main() -> io::Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
+    let (stdin, stdout, stderr) = (
+        child.stdin.take().expect("stdin is piped"),
+        child.stdout.take().expect("stdout is piped"),
+        child.stderr.take().expect("stderr is piped"),
+    );
 
     let input: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let started = Instant::now();
-    let output =
-        pipekit::communicate::communicate_timeout(&mut child, &input, Duration::from_secs(60))?;
+    let mut exchange = Communicator::new();
+    exchange
+        .input(stdin, &input)
+        .output(stdout, &mut out)
+        .output(stderr, Sink::from(&mut err).limit(ERR_KEPT))
+        .timeout(Duration::from_secs(60));
+    exchange.run()?;
+    let stderr_truncated = exchange.truncated(1);
+    drop(exchange); // releases `out` and `err`
+    let status = child.wait()?;
 
     println!(
-        "in {:?}: sent {} bytes, received {} on stdout and {} on stderr; the child {}",
+        "in {:?}: sent {} bytes, received {} on stdout and kept {} of stderr \
+         (truncated: {}); the child {}",
         started.elapsed(),
         input.len(),
-        output.stdout.len(),
-        output.stderr.len(),
-        output.status
+        out.len(),
+        err.len(),
+        stderr_truncated,
+        status
     );
-    assert_eq!(output.stdout, input, "stdout should echo the input");
+    assert!(status.success(), "the child failed");
+    assert_eq!(out, input, "stdout should echo the input");
+    assert_eq!(err, vec![b'!'; ERR_KEPT as usize], "stderr keeps its limit");
+    assert!(stderr_truncated, "stderr was longer than its limit");
     Ok(())
 }
 

@@ -37,6 +37,15 @@ fn main() -> io::Result<()> {
     for line in joined.lines() {
         println!("  | {line}");
     }
+    assert!(status.success(), "the child failed");
+    let expected: Vec<String> = (1..=3)
+        .flat_map(|i| [format!("line {i} on stdout"), format!("line {i} on stderr")])
+        .collect();
+    assert_eq!(
+        joined.lines().collect::<Vec<_>>(),
+        expected,
+        "in the order written"
+    );
     Ok(())
 }
 

@@ -42,8 +42,9 @@
 //! # }
 //! ```
 //!
-//! `examples/join_output.rs` runs this with a real child; try
-//! `cargo run --example join_output`.
+//! [`communicate::spawn_joined`] does the same in one call, and closes the
+//! command's copies of the writer for you. `examples/join_output.rs` runs
+//! the code above with a real child; try `cargo run --example join_output`.
 //!
 //! # Control
 //!
@@ -108,20 +109,31 @@
 //! # }
 //! ```
 //!
+//! `examples/communicate.rs` drives a real child with a
+//! [`Communicator`](communicate::Communicator) (8 MB each way, and a size
+//! limit on what is kept of standard error); try
+//! `cargo run --example communicate`. `examples/kill_tree.rs` runs an
+//! [`Exchange`](communicate::Exchange) whose deadline kills a child and the
+//! grandchild holding its output, and prints what they wrote; try
+//! `cargo run --example kill_tree`.
+//!
 //! # Platforms
 //!
 //! | Target | Status |
 //! |---|---|
 //! | Linux (x86_64) | built and tested |
 //! | Windows (x86_64, GNU toolchain) | built and tested under wine |
-//! | macOS and iOS (x86_64, aarch64), FreeBSD, NetBSD, illumos, Android | type-checked |
+//! | macOS (x86_64, aarch64), FreeBSD, NetBSD, illumos, Android | type-checked |
+//! | Windows (i686 and aarch64, MSVC toolchain) | the library type-checked |
 //! | other Unix targets | expected to work; not checked |
 //! | every other target | builds; [`pipe()`] returns [`ErrorKind::Unsupported`](std::io::ErrorKind::Unsupported) |
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.71. The conversions with `std::io::PipeReader` and
-//! `std::io::PipeWriter` appear when pipekit is built with Rust 1.87 or later.
+//! Rust 1.71, for the library without optional features; CI builds it with
+//! Rust 1.71 for Linux, Windows and macOS. The conversions with
+//! `std::io::PipeReader` and `std::io::PipeWriter` appear when pipekit is
+//! built with Rust 1.87 or later.
 //!
 //! # Cargo features
 //!
@@ -129,6 +141,7 @@
 //!   I/O-safety traits are always implemented.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(pipekit_std_pipe))))]
 // On targets that are neither Unix nor Windows no pipe end can exist (the
 // backend's `Pipe` is an empty enum), so the code that handles one is
 // unreachable by construction, and the values and helpers only it uses

@@ -29,11 +29,11 @@ use crate::{PipeReader, PipeWriter};
 /// # fn main() -> std::io::Result<()> {
 /// let mut options = pipekit::PipeOptions::new();
 /// options.reader_nonblocking(true);
-/// # #[cfg(any(target_os = "linux", target_os = "android"))]
+/// #[cfg(any(target_os = "linux", target_os = "android"))] // elsewhere: Unsupported
 /// options.capacity(1 << 20);
 /// let (mut reader, _writer) = options.create()?;
 ///
-/// # #[cfg(any(target_os = "linux", target_os = "android"))]
+/// #[cfg(any(target_os = "linux", target_os = "android"))]
 /// assert!(reader.capacity()? >= 1 << 20);
 /// let err = reader.read(&mut [0; 16]).unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::WouldBlock); // empty, but not closed

@@ -40,10 +40,12 @@ use crate::sys::imp;
 ///
 /// - Linux, Android, the BSDs, illumos, Hurd, Redox and Fuchsia:
 ///   `pipe2(O_CLOEXEC)`, so the close-on-exec flag is set atomically.
-/// - Other Unix targets, such as macOS and iOS: `pipe()` followed by
-///   `fcntl(F_SETFD, FD_CLOEXEC)` on each end. Another thread that spawns a
-///   child in between those calls can leak the ends into that child, as with
-///   every pipe API on these systems.
+/// - Apple's systems (macOS, iOS, tvOS, watchOS, visionOS): `pipe2(O_CLOEXEC)`
+///   when the running system has it (release 27 and later), looked up once
+///   per process with `dlsym`; otherwise as on other Unix targets.
+/// - Other Unix targets: `pipe()` followed by `fcntl(F_SETFD, FD_CLOEXEC)` on
+///   each end. Another thread that spawns a child in between those calls can
+///   leak the ends into that child, as with every pipe API on these systems.
 /// - Windows: `CreatePipe` with a 64 KiB buffer (the system default of 4 KiB
 ///   fills far sooner than a Unix pipe does) and handles that are not
 ///   inheritable. The handles are synchronous, like those of `std::io::pipe`.

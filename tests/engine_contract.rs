@@ -299,7 +299,8 @@ fn clones_of_one_writer_as_two_inputs_keep_the_deadline() {
     assert!(DeadlinePassed::from_error(&err).is_some(), "{err}");
     assert!(took < timeout + MARGIN, "returned after {took:?}");
     let written = communicator.bytes_written(0) + communicator.bytes_written(1);
-    assert_eq!(communicator.bytes_written(0), 5);
+    // Which input the pipe's room went to first is the system's choice.
+    assert!(communicator.bytes_written(0) <= 5);
     // Drain the pipe while the exchange resumes: everything arrives.
     let collector = util::collect(reader);
     communicator

@@ -774,7 +774,7 @@ pub(crate) struct Growth {
 /// Bytes by which pipes are enlarged now, all exchanges together.
 static GROWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-#[cfg_attr(not(unix), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 impl Growth {
     /// Whether the pipe may be enlarged and has not been yet.
     pub(crate) fn wants(&self) -> bool {

@@ -54,7 +54,9 @@ enum Slot {
 enum Lane {
     /// The caller's description is nonblocking already.
     Direct,
-    /// A nonblocking description of the engine's own, for the same pipe.
+    /// A nonblocking description of the engine's own, for the same pipe
+    /// (Linux and Android).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     Private(Pipe),
     /// The caller's blocking description of a pipe or a socket, asked only
     /// for what it can do at once.
@@ -476,7 +478,7 @@ impl SigpipeGuard {
             return;
         }
         let set = sigpipe_set();
-        #[cfg(not(target_vendor = "apple"))]
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             let zero = libc::timespec {
                 tv_sec: 0,
@@ -486,12 +488,12 @@ impl SigpipeGuard {
             // With a zero timeout the call never waits.
             unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
         }
-        #[cfg(target_vendor = "apple")]
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
             let mut signal = 0;
             // SAFETY: `set` and `signal` are live. SIGPIPE is pending and
-            // blocked, so sigwait returns at once (Apple has no
-            // sigtimedwait).
+            // blocked, so sigwait returns at once (not every libc declares
+            // sigtimedwait: Apple's and illumos' do not).
             unsafe { libc::sigwait(&set, &mut signal) };
         }
     }

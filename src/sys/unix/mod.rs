@@ -14,6 +14,9 @@ pub(crate) use control::create;
 pub(crate) mod process;
 mod splice;
 pub(crate) use splice::*;
+// Apple's `pipe2`, found at run time; built on Linux too for its unit tests.
+#[cfg(any(target_vendor = "apple", all(test, target_os = "linux")))]
+mod weak;
 
 /// Turns the `-1` that a libc call returns on failure into the error in
 /// `errno`. The one place where this backend reads `errno`.
@@ -74,12 +77,46 @@ fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
     Ok(unsafe { owned_pair(fds) })
 }
 
-/// Opens a pipe, then marks both ends close-on-exec, and sets `extra`
+/// Opens a pipe whose ends are close-on-exec, then sets `extra`
 /// (`O_NONBLOCK` only: packet mode is refused before this on these targets).
-/// Both fds are owned before the first fallible call, so an error closes
-/// them.
 #[cfg(not(pipekit_pipe2))]
 fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
+    let (reader, writer) = pipe_cloexec()?;
+    if extra & libc::O_NONBLOCK != 0 {
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+    }
+    Ok((reader, writer))
+}
+
+/// Apple's systems whose running release exports it: `pipe2(O_CLOEXEC)`, found at run time,
+/// so the flag is set atomically. Only `O_CLOEXEC` is asked of it: what else
+/// Apple's `pipe2` accepts is not documented.
+#[cfg(all(not(pipekit_pipe2), target_vendor = "apple"))]
+fn pipe_cloexec() -> io::Result<(Pipe, Pipe)> {
+    match weak::pipe2() {
+        Some(pipe2) => {
+            let mut fds = [-1 as RawFd; 2];
+            // SAFETY: `pipe2` is the system's pipe2 (see `weak::pipe2`), and
+            // `fds` is a writable array of two `c_int`s, as it requires.
+            cvt(unsafe { pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+            // SAFETY: pipe2 succeeded, so both fds are open and owned by
+            // nobody else.
+            Ok(unsafe { owned_pair(fds) })
+        }
+        None => pipe_then_cloexec(),
+    }
+}
+
+#[cfg(all(not(pipekit_pipe2), not(target_vendor = "apple")))]
+fn pipe_cloexec() -> io::Result<(Pipe, Pipe)> {
+    pipe_then_cloexec()
+}
+
+/// Opens a pipe, then marks both ends close-on-exec. Both fds are owned
+/// before the first fallible call, so an error closes them.
+#[cfg(not(pipekit_pipe2))]
+fn pipe_then_cloexec() -> io::Result<(Pipe, Pipe)> {
     let mut fds = [-1 as RawFd; 2];
     // SAFETY: `fds` is a writable array of two `c_int`s, as pipe requires.
     cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
@@ -87,10 +124,6 @@ fn pipe_with_flags(extra: libc::c_int) -> io::Result<(Pipe, Pipe)> {
     let (reader, writer) = unsafe { owned_pair(fds) };
     set_cloexec(&reader.0)?;
     set_cloexec(&writer.0)?;
-    if extra & libc::O_NONBLOCK != 0 {
-        reader.set_nonblocking(true)?;
-        writer.set_nonblocking(true)?;
-    }
     Ok((reader, writer))
 }
 
@@ -251,9 +284,16 @@ macro_rules! fd_impls {
             }
         }
 
-        // Only compiled when build.rs found Rust 1.87 or later.
+        // Only compiled when build.rs found Rust 1.87 or later; the
+        // internal cfg is kept out of the rendered docs (lib.rs), which say
+        // "Rust 1.87 or later" instead.
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
+        #[doc = concat!(
+            "Converts std's [`std::io::", stringify!($end), "`] into a pipekit [`",
+            stringify!($end), "`]; no system call.\n\n",
+            "Available when pipekit is built with Rust 1.87 or later, which added std's pipe types."
+        )]
         impl From<std::io::$end> for $end {
             /// Takes over a pipe end made by `std::io::pipe`; no system call.
             fn from(end: std::io::$end) -> Self {
@@ -263,6 +303,11 @@ macro_rules! fd_impls {
 
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
+        #[doc = concat!(
+            "Converts a pipekit [`", stringify!($end), "`] into std's [`std::io::",
+            stringify!($end), "`]; no system call.\n\n",
+            "Available when pipekit is built with Rust 1.87 or later, which added std's pipe types."
+        )]
         impl From<$end> for std::io::$end {
             /// Hands the end to std, whose `io::copy` then moves data with
             /// `splice(2)` on Linux; no system call.
