@@ -157,8 +157,9 @@ pub struct TimedOutOutput {
     pub status: Option<ExitStatus>,
     /// How many bytes of the input had been written to the child.
     pub input_written: u64,
-    /// The child was running at the deadline and was killed.
-    pub(super) killed: bool,
+    /// The child was running at the deadline and was killed (set by the
+    /// code that killed it, after [`TimedOutOutput::new`]).
+    pub(crate) killed: bool,
 }
 
 impl TimedOutOutput {

@@ -344,7 +344,10 @@ impl<'a> Exchange<'a> {
     /// then resumed, so it runs nothing outside the job; the kill terminates
     /// the job (exit code 1). This sets the command's creation flags: flags
     /// set before are replaced, and are 0 afterwards. A process created
-    /// with `CREATE_BREAKAWAY_FROM_JOB` escapes the job.
+    /// with `CREATE_BREAKAWAY_FROM_JOB` escapes the job. Jobs nest from
+    /// Windows 8 on; on older systems, when this process is itself in a job,
+    /// putting the child into its own job fails, and so does the spawn (the
+    /// child is killed and reaped before it has run).
     pub fn kill_tree(&mut self, kill_tree: bool) -> &mut Self {
         self.kill_tree = kill_tree;
         self
