@@ -390,9 +390,30 @@ impl PipeReader {
     }
 
     /// Returns the read timeout set by
-    /// [`set_read_timeout`](PipeReader::set_read_timeout), or `None`.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.timeout.get()
+    /// [`set_read_timeout`](PipeReader::set_read_timeout), or `None`, shaped
+    /// like [`TcpStream::read_timeout`](std::net::TcpStream::read_timeout).
+    ///
+    /// # Errors
+    ///
+    /// None today: the timeout is kept by pipekit, not asked of the system.
+    /// The `io::Result` keeps the signature of std's sockets, so that code
+    /// written for either works with both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (reader, _writer) = pipekit::pipe()?;
+    /// assert_eq!(reader.read_timeout()?, None);
+    /// reader.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(reader.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeout.get())
     }
 }
 
@@ -499,9 +520,30 @@ impl PipeWriter {
     }
 
     /// Returns the write timeout set by
-    /// [`set_write_timeout`](PipeWriter::set_write_timeout), or `None`.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.timeout.get()
+    /// [`set_write_timeout`](PipeWriter::set_write_timeout), or `None`, shaped
+    /// like [`TcpStream::write_timeout`](std::net::TcpStream::write_timeout).
+    ///
+    /// # Errors
+    ///
+    /// None today: the timeout is kept by pipekit, not asked of the system.
+    /// The `io::Result` keeps the signature of std's sockets, so that code
+    /// written for either works with both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (_reader, writer) = pipekit::pipe()?;
+    /// assert_eq!(writer.write_timeout()?, None);
+    /// writer.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(writer.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeout.get())
     }
 }
 

@@ -1125,13 +1125,13 @@ fn timeouts_need_an_overlapped_end_and_a_non_zero_duration() {
         let err = reader.set_read_timeout(Some(TIMEOUT)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
         assert!(err.to_string().contains("overlapped_reader"), "{err}");
-        assert_eq!(reader.read_timeout(), None);
+        assert_eq!(reader.read_timeout().unwrap(), None);
     }
     for writer in [&sync_writer, &nt_sync_writer] {
         let err = writer.set_write_timeout(Some(TIMEOUT)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
         assert!(err.to_string().contains("overlapped_writer"), "{err}");
-        assert_eq!(writer.write_timeout(), None);
+        assert_eq!(writer.write_timeout().unwrap(), None);
     }
     // None is always accepted: it is the default.
     sync_reader.set_read_timeout(None).unwrap();
