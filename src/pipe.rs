@@ -348,19 +348,29 @@ impl PipeReader {
     ///
     /// # Errors
     ///
-    /// - [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`, as
-    ///   [`TcpStream::set_read_timeout`](std::net::TcpStream::set_read_timeout)
-    ///   does.
-    /// - [`io::ErrorKind::Unsupported`] on a Windows end that is not
-    ///   overlapped.
+    /// [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`, as
+    /// [`TcpStream::set_read_timeout`](std::net::TcpStream::set_read_timeout)
+    /// does.
     ///
     /// # Platform-specific behavior
     ///
     /// Unix: `poll(2)` before each read. If several readers share the pipe,
     /// another may take the data between the `poll` and the read, and the
-    /// read then waits for more, past the timeout. Windows: the end must be
-    /// overlapped ([`PipeOptions::overlapped_reader`](crate::PipeOptions));
-    /// the read is cancelled (`CancelIoEx`) when the timeout expires.
+    /// read then waits for more, past the timeout.
+    ///
+    /// Windows: every end can time out, whether it was opened for
+    /// synchronous I/O ([`pipe`](crate::pipe), std's pipes, standard
+    /// handles) or for overlapped I/O (std's child pipes,
+    /// [`PipeOptions::overlapped_reader`](crate::PipeOptions)). An overlapped
+    /// read is cancelled with `CancelIoEx` when the timeout expires. A
+    /// synchronous read is made by the calling thread as usual, and a
+    /// thread-pool timer cancels it with `CancelSynchronousIo` once the time
+    /// is up; a read that completes first returns its data, and a cancelled
+    /// one has consumed nothing. Each timed read on a synchronous end creates
+    /// and closes one thread-pool timer (its cost is in `BENCHMARKS.md`), and
+    /// each thread that makes one keeps a handle to itself until it exits.
+    /// A synchronous read that waits behind another thread's read on the
+    /// same end (the file object's lock) is cancelled as soon as it starts.
     ///
     /// # Examples
     ///
@@ -369,10 +379,6 @@ impl PipeReader {
     /// use std::time::Duration;
     ///
     /// # fn main() -> std::io::Result<()> {
-    /// // On Windows only an overlapped end can time out.
-    /// #[cfg(windows)]
-    /// let (mut reader, _writer) = pipekit::PipeOptions::new().overlapped_reader(true).create()?;
-    /// #[cfg(not(windows))]
     /// let (mut reader, _writer) = pipekit::pipe()?;
     /// reader.set_read_timeout(Some(Duration::from_millis(10)))?;
     /// let err = reader.read(&mut [0; 8]).unwrap_err();
@@ -475,9 +481,7 @@ impl PipeWriter {
     ///
     /// # Errors
     ///
-    /// - [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`.
-    /// - [`io::ErrorKind::Unsupported`] on a Windows end that is not
-    ///   overlapped.
+    /// [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`.
     ///
     /// # Platform-specific behavior
     ///
@@ -485,11 +489,19 @@ impl PipeWriter {
     /// per write (4096 on Linux, 512 on some systems), which a pipe with room
     /// takes without blocking; [`Write::write_all`] loops as usual. Another
     /// writer that fills the pipe between the `poll` and the write can still
-    /// make the write wait. Windows: the end must be overlapped
-    /// ([`PipeOptions::overlapped_writer`](crate::PipeOptions)); each timed
-    /// write moves at most the pipe's capacity, so that a write that has not
-    /// completed at the timeout can be cancelled (`CancelIoEx`) having moved
-    /// nothing.
+    /// make the write wait.
+    ///
+    /// Windows: every end can time out, synchronous or overlapped, as
+    /// [`PipeReader::set_read_timeout`] describes (`CancelIoEx` or
+    /// `CancelSynchronousIo` at the timeout). Each timed write moves at most
+    /// the pipe's capacity (4 KiB when it cannot be asked), which fits once a
+    /// reader has made room, so that a write still waiting at the timeout is
+    /// cancelled having moved nothing. When other writers share the pipe, a
+    /// write can wait behind theirs and be cancelled after a reader took
+    /// part of it; Windows then reports 0 bytes written (wine does; the
+    /// kernel's count is not documented), and writing the same bytes again
+    /// repeats those: resuming after a timeout is at-least-once, not exact,
+    /// in that case.
     ///
     /// # Examples
     ///
@@ -498,10 +510,6 @@ impl PipeWriter {
     /// use std::time::Duration;
     ///
     /// # fn main() -> std::io::Result<()> {
-    /// // On Windows only an overlapped end can time out.
-    /// #[cfg(windows)]
-    /// let (_reader, mut writer) = pipekit::PipeOptions::new().overlapped_writer(true).create()?;
-    /// #[cfg(not(windows))]
     /// let (_reader, mut writer) = pipekit::pipe()?;
     /// writer.set_write_timeout(Some(Duration::from_millis(10)))?;
     /// // Nobody reads, so the pipe fills up and then the write times out.

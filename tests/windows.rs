@@ -1117,22 +1117,29 @@ fn timed_writes_move_everything_to_a_slow_reader() {
 }
 
 #[test]
-fn timeouts_need_an_overlapped_end_and_a_non_zero_duration() {
+fn synchronous_ends_of_every_kind_time_out_and_a_zero_duration_is_refused() {
     let (sync_reader, sync_writer) = pipe().unwrap();
-    let (nt_sync_reader, _w) = PipeOptions::new().overlapped_writer(true).create().unwrap();
-    let (_r, nt_sync_writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+    let (nt_sync_reader, nt_writer) = PipeOptions::new().overlapped_writer(true).create().unwrap();
+    let (nt_reader, nt_sync_writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
     for reader in [&sync_reader, &nt_sync_reader] {
-        let err = reader.set_read_timeout(Some(TIMEOUT)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
-        assert!(err.to_string().contains("overlapped_reader"), "{err}");
-        assert_eq!(reader.read_timeout().unwrap(), None);
+        reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+        assert_eq!(reader.read_timeout().unwrap(), Some(TIMEOUT));
+        let started = Instant::now();
+        let err = { reader }.read(&mut [0; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(started.elapsed() >= TIMEOUT, "fired early");
     }
     for writer in [&sync_writer, &nt_sync_writer] {
-        let err = writer.set_write_timeout(Some(TIMEOUT)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
-        assert!(err.to_string().contains("overlapped_writer"), "{err}");
-        assert_eq!(writer.write_timeout().unwrap(), None);
+        writer.set_write_timeout(Some(TIMEOUT)).unwrap();
+        assert_eq!(writer.write_timeout().unwrap(), Some(TIMEOUT));
+        let err = loop {
+            if let Err(err) = { writer }.write(&[7; 4096]) {
+                break err;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     }
+    drop((nt_writer, nt_reader));
     // None is always accepted: it is the default.
     sync_reader.set_read_timeout(None).unwrap();
     sync_writer.set_write_timeout(None).unwrap();

@@ -195,21 +195,13 @@ impl Pipe {
         }
     }
 
-    /// Only an overlapped operation can be given up on (`CancelIoEx`) and
-    /// leave the pipe as it was.
+    /// Every end can time out: an overlapped operation is cancelled with
+    /// `CancelIoEx`, a synchronous one with `CancelSynchronousIo`.
     pub(crate) fn check_timeouts(&self) -> io::Result<()> {
-        match self.mode {
-            Mode::Overlapped => Ok(()),
-            Mode::Synchronous => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "pipekit: timeouts on a synchronous Windows pipe end are not supported; \
-                 create it with PipeOptions::overlapped_reader(true) or overlapped_writer(true)",
-            )),
-        }
+        Ok(())
     }
 
     /// A read that is cancelled if it has not completed within `timeout`.
-    /// (On a synchronous end, which `check_timeouts` rejects, a plain read.)
     pub(crate) fn read_timeout(&self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -219,8 +211,7 @@ impl Pipe {
 
     /// A write of at most the pipe's capacity that is cancelled if it has
     /// not completed within `timeout`; the bytes it moved before that are
-    /// reported. (On a synchronous end, which `check_timeouts` rejects, a
-    /// plain write.)
+    /// reported.
     ///
     /// Why the cap: a pipe write stays pending until what is left of it
     /// fits the pipe's buffer. A write larger than the buffer therefore

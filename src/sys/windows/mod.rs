@@ -26,6 +26,7 @@ pub(crate) mod communicate;
 mod control;
 mod convert;
 mod nt;
+mod timer;
 
 pub(crate) use control::create;
 
@@ -304,27 +305,31 @@ impl Pipe {
         Stdio::from(self.handle)
     }
 
-    /// One `ReadFile` or `WriteFile` of at most `u32::MAX` bytes, and for an
-    /// overlapped handle the wait for it to complete: without limit, or for
-    /// at most `timeout`, after which the operation is cancelled. A
-    /// synchronous handle cannot be waited for with a limit, so it ignores
-    /// `timeout` (`check_timeouts` keeps callers from passing one).
+    /// One `ReadFile` or `WriteFile` of at most `u32::MAX` bytes: without
+    /// limit, or cancelled if it has not completed within `timeout`. An
+    /// overlapped handle waits for its own event with that limit and then
+    /// cancels with `CancelIoEx`; a synchronous one blocks in the call, which
+    /// a timer cancels with `CancelSynchronousIo` (see `timer`).
     fn transfer(&self, mut transfer: Transfer<'_>, timeout: Option<Duration>) -> io::Result<usize> {
         let handle = self.raw();
+        let what = match transfer {
+            Transfer::Read(_) => "read",
+            Transfer::Write(_) => "write",
+        };
         match self.mode {
-            Mode::Synchronous => {
-                let mut done = 0u32;
-                // SAFETY: `transfer` holds a buffer valid for its length and
-                // `done` is a writable local; a synchronous handle takes no
-                // OVERLAPPED, and the call returns once the transfer is over.
-                cvt(unsafe { start(handle, &mut transfer, &mut done, ptr::null_mut()) })?;
-                Ok(done as usize)
-            }
+            Mode::Synchronous => match timeout {
+                Some(timeout) => timer::transfer(handle, &mut transfer, timeout, what),
+                None => {
+                    let mut done = 0u32;
+                    // SAFETY: `transfer` holds a buffer valid for its length
+                    // and `done` is a writable local; a synchronous handle
+                    // takes no OVERLAPPED, and the call returns once the
+                    // transfer is over.
+                    cvt(unsafe { start(handle, &mut transfer, &mut done, ptr::null_mut()) })?;
+                    Ok(done as usize)
+                }
+            },
             Mode::Overlapped => {
-                let what = match transfer {
-                    Transfer::Read(_) => "read",
-                    Transfer::Write(_) => "write",
-                };
                 let event = new_event()?;
                 // Offset 0 (pipes ignore it), nothing pending. Setting the
                 // low bit of a valid event handle keeps the completion from
