@@ -1213,3 +1213,61 @@ fn creating_and_dropping_nt_pipes_leaks_no_handle() {
         );
     });
 }
+
+// ---------------------------------------------------------------------------
+// PIPE_NOWAIT as Windows has it: all-or-nothing writes, and a switch that
+// unread data refuses
+
+/// `PIPE_NOWAIT` takes a write only if all of it fits; pipekit writes less
+/// so that a write that can make progress does: 4× the capacity into an
+/// empty pipe moves bytes, and big writes go on until the pipe is full to
+/// the byte.
+#[test]
+fn a_nonblocking_write_larger_than_the_pipe_moves_what_fits() {
+    watchdog(|| {
+        for (name, mut reader, writer) in every_kind(Some(64 * 1024)) {
+            writer.set_nonblocking(true).unwrap();
+            let capacity = writer.capacity().unwrap();
+            let data = pattern(4 * capacity);
+            let n = (&writer)
+                .write(&data)
+                .unwrap_or_else(|err| panic!("{name}: {err}"));
+            assert!(n > capacity / 2 && n <= capacity, "{name}: wrote {n}");
+            // Writes of what is left fill the pipe exactly.
+            let mut written = n;
+            loop {
+                match (&writer).write(&data[written..]) {
+                    Ok(n) => written += n,
+                    Err(err) => {
+                        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{name}: {err}");
+                        break;
+                    }
+                }
+            }
+            assert_eq!(written, capacity, "{name}");
+            drop(writer);
+            let mut received = Vec::new();
+            reader.read_to_end(&mut received).unwrap();
+            assert!(received == data[..written], "{name}: bytes lost or changed");
+        }
+    });
+}
+
+/// Switching an end to `PIPE_NOWAIT` while the pipe holds unread data
+/// fails on Windows with `ERROR_PIPE_BUSY`; where it fails, the message says
+/// why. Wine accepts the switch, so there it is checked that it worked.
+#[test]
+fn switching_to_nonblocking_with_unread_data_works_or_says_why() {
+    let (reader, writer) = pipe().unwrap();
+    (&writer).write_all(b"unread").unwrap();
+    for result in [reader.set_nonblocking(true), writer.set_nonblocking(true)] {
+        match result {
+            Ok(()) => {}
+            Err(err) => {
+                assert!(err.to_string().contains("unread data"), "{err}");
+                return;
+            }
+        }
+    }
+    assert!(reader.nonblocking().unwrap() && writer.nonblocking().unwrap());
+}

@@ -83,8 +83,10 @@ const CHUNK: usize = 64 * 1024;
 /// request and entering the call, where there is nothing to cancel yet.
 const CANCEL_RETRY: Duration = Duration::from_millis(1);
 
-/// The stack a helper thread reserves: it only locks, calls and signals.
-const HELPER_STACK: usize = 64 * 1024;
+/// The stack a helper thread reserves. It only locks, calls and signals,
+/// but security products hook `ReadFile`/`WriteFile` and run their hooks on
+/// the caller's stack; 256 KiB is room for them.
+const HELPER_STACK: usize = 256 * 1024;
 
 pub(crate) fn drive(
     inputs: &mut [Input<'_>],

@@ -6,7 +6,7 @@ use std::io;
 use std::ptr;
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::ERROR_BROKEN_PIPE;
+use windows_sys::Win32::Foundation::{ERROR_BROKEN_PIPE, ERROR_PIPE_BUSY};
 use windows_sys::Win32::System::Pipes::{
     GetNamedPipeHandleStateW, GetNamedPipeInfo, PeekNamedPipe, SetNamedPipeHandleState,
     PIPE_NOWAIT, PIPE_READMODE_BYTE, PIPE_SERVER_END, PIPE_WAIT,
@@ -116,8 +116,19 @@ impl Pipe {
         let mode = PIPE_READMODE_BYTE | wait;
         // SAFETY: `mode` is a readable local; NULL leaves the collection
         // settings (which only remote pipes have) unchanged.
-        cvt(unsafe { SetNamedPipeHandleState(self.raw(), &mode, ptr::null(), ptr::null()) })
-            .map(drop)
+        let set =
+            cvt(unsafe { SetNamedPipeHandleState(self.raw(), &mode, ptr::null(), ptr::null()) });
+        match set {
+            Ok(_) => Ok(()),
+            Err(err) if nonblocking && is_error(&err, ERROR_PIPE_BUSY) => Err(explain(
+                err,
+                "pipekit: Windows refuses to switch a pipe end to nonblocking mode \
+                 (PIPE_NOWAIT) while the pipe holds unread data or a read is waiting on it \
+                 (ERROR_PIPE_BUSY); switch it before the data arrives, or after it is read"
+                    .to_string(),
+            )),
+            Err(err) => Err(err),
+        }
     }
 
     pub(crate) fn nonblocking(&self) -> io::Result<bool> {

@@ -47,8 +47,9 @@ use windows_sys::Wdk::Storage::FileSystem::{
     FILE_SYNCHRONOUS_IO_NONALERT,
 };
 use windows_sys::Win32::Foundation::{
-    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_NO_DATA, ERROR_OPERATION_ABORTED, HANDLE,
-    INVALID_HANDLE_VALUE, STATUS_PENDING, STATUS_SUCCESS, WAIT_FAILED, WAIT_OBJECT_0,
+    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_NO_DATA, ERROR_OPERATION_ABORTED,
+    ERROR_PIPE_NOT_CONNECTED, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING, STATUS_SUCCESS,
+    WAIT_FAILED, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
 use windows_sys::Win32::System::Pipes::CreatePipe;
@@ -61,6 +62,11 @@ use windows_sys::Win32::System::IO::{
 /// 4 KiB, which a child fills far sooner than a 64 KiB Unix pipe; std's own
 /// child pipes use 64 KiB too.
 const PIPE_SIZE: u32 = 64 * 1024;
+
+/// The most one untimed write hands the kernel. A pipe write is copied into
+/// one allocation from the kernel's non-paged pool, so a huge buffer would
+/// pin as much of it; a partial write is legal, and `write_all` loops.
+const MAX_WRITE: usize = 1024 * 1024;
 
 /// The return values of the Win32 calls this backend makes, each of which
 /// has one value that means "failed, see `GetLastError`".
@@ -121,6 +127,12 @@ impl Mode {
     /// that has no file object) is taken as synchronous, which is how
     /// `ReadFile`/`WriteFile` treat such handles too.
     fn of(handle: BorrowedHandle<'_>) -> Mode {
+        // A console pseudo-handle (Windows 7 and earlier: the low two bits
+        // set) is no kernel handle; the console is read and written
+        // synchronously.
+        if handle.as_raw_handle() as usize & 3 == 3 {
+            return Mode::Synchronous;
+        }
         let mut status_block: IO_STATUS_BLOCK = IO_STATUS_BLOCK::default();
         let mut info = FILE_MODE_INFORMATION::default();
         // SAFETY: `status_block` and `info` are writable locals of the types
@@ -281,7 +293,29 @@ impl Pipe {
         if buf.is_empty() {
             return Ok(0);
         }
-        write_result(self.transfer(Transfer::Write(buf), None))
+        let buf = &buf[..buf.len().min(MAX_WRITE)];
+        match self.transfer(Transfer::Write(buf), None) {
+            // `PIPE_NOWAIT`: the pipe takes a write whole or not at all.
+            Ok(0) => self.write_what_fits(buf),
+            result => write_result(result),
+        }
+    }
+
+    /// After a `PIPE_NOWAIT` write of all of `buf` found too little room:
+    /// writes half as much, then half of that, down to one byte, and stops
+    /// at the first that fits. That first fit is more than half the free
+    /// room, so a write that can make progress does, in at most
+    /// log2(`buf.len()`) calls. `WouldBlock` once not one byte fits.
+    fn write_what_fits(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut len = buf.len();
+        while len > 1 {
+            len /= 2;
+            match self.transfer(Transfer::Write(&buf[..len]), None) {
+                Ok(0) => {}
+                result => return write_result(result),
+            }
+        }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -407,8 +441,14 @@ impl Pipe {
 /// What a read's result means to the caller.
 fn read_result(result: io::Result<usize>) -> io::Result<usize> {
     match result {
-        // The last writer is gone: end of file, as on Unix.
-        Err(err) if is_error(&err, ERROR_BROKEN_PIPE) => Ok(0),
+        // The last writer is gone: end of file, as on Unix. A pipe whose
+        // other end was never connected or has disconnected (a foreign named
+        // pipe, ERROR_PIPE_NOT_CONNECTED) has nothing more to give either.
+        Err(err)
+            if is_error(&err, ERROR_BROKEN_PIPE) || is_error(&err, ERROR_PIPE_NOT_CONNECTED) =>
+        {
+            Ok(0)
+        }
         // A `PIPE_NOWAIT` pipe is empty (STATUS_PIPE_EMPTY). std would
         // report this error as `BrokenPipe`, which it is not on a read.
         Err(err) if is_error(&err, ERROR_NO_DATA) => Err(io::ErrorKind::WouldBlock.into()),
