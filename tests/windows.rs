@@ -1271,3 +1271,100 @@ fn switching_to_nonblocking_with_unread_data_works_or_says_why() {
     }
     assert!(reader.nonblocking().unwrap() && writer.nonblocking().unwrap());
 }
+
+// ---------------------------------------------------------------------------
+// The communicate engine and PIPE_NOWAIT: served in its own mode, never
+// switched
+
+/// Runs `exchange` while another thread asks `clone` for its mode again and
+/// again; returns how many times it saw it blocking (`PIPE_WAIT`).
+fn blocking_sightings<T>(
+    clone: impl Fn() -> bool + Sync,
+    exchange: impl FnOnce() -> T,
+) -> (T, usize) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = 0;
+            while !done.load(Ordering::SeqCst) {
+                if !clone() {
+                    seen += 1;
+                }
+            }
+            seen
+        });
+        let result = exchange();
+        done.store(true, Ordering::SeqCst);
+        (result, watcher.join().unwrap())
+    })
+}
+
+/// An input the caller made nonblocking, with nobody reading until the
+/// deadline: its mode never changes (a clone sees `PIPE_NOWAIT` throughout
+/// and after), the deadline holds, and a resumed exchange delivers every
+/// byte once.
+#[test]
+fn a_nonblocking_input_keeps_its_mode_through_an_exchange() {
+    watchdog(|| {
+        let (reader, writer) = pipe().unwrap();
+        writer.set_nonblocking(true).unwrap();
+        let clone = writer.try_clone().unwrap();
+        let data = pattern(1 << 20);
+        let timeout = Duration::from_millis(300);
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator.input(writer, &data).timeout(timeout);
+        let started = Instant::now();
+        let (result, seen) =
+            blocking_sightings(|| clone.nonblocking().unwrap(), || communicator.run());
+        let err = result.unwrap_err();
+        assert!(
+            pipekit::communicate::DeadlinePassed::from_error(&err).is_some(),
+            "{err}"
+        );
+        assert!(started.elapsed() < timeout + Duration::from_secs(10));
+        assert_eq!(seen, 0, "the engine switched the shared mode");
+        assert!(clone.nonblocking().unwrap(), "the mode did not come back");
+        let written = communicator.bytes_written(0);
+        assert!(written > 0 && written < data.len() as u64, "{written}");
+        let collector = util::collect(reader);
+        communicator
+            .timeout(Duration::from_secs(3600))
+            .run()
+            .unwrap();
+        drop((communicator, clone));
+        util::assert_same(&collector.join().unwrap(), &data);
+    });
+}
+
+/// The same for an output: a nonblocking reader with bytes left unread at
+/// the deadline keeps its mode, and the rest arrives on resuming.
+#[test]
+fn a_nonblocking_output_keeps_its_mode_through_an_exchange() {
+    watchdog(|| {
+        let (reader, writer) = pipe().unwrap();
+        reader.set_nonblocking(true).unwrap();
+        let clone = reader.try_clone().unwrap();
+        (&writer).write_all(b"before").unwrap();
+        let mut sink = Vec::new();
+        let timeout = Duration::from_millis(300);
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator.output(reader, &mut sink).timeout(timeout);
+        let (result, seen) =
+            blocking_sightings(|| clone.nonblocking().unwrap(), || communicator.run());
+        let err = result.unwrap_err();
+        assert!(
+            pipekit::communicate::DeadlinePassed::from_error(&err).is_some(),
+            "{err}"
+        );
+        assert_eq!(seen, 0, "the engine switched the shared mode");
+        assert!(clone.nonblocking().unwrap());
+        (&writer).write_all(b" and after").unwrap();
+        drop(writer);
+        communicator
+            .timeout(Duration::from_secs(3600))
+            .run()
+            .unwrap();
+        drop(communicator);
+        assert_eq!(sink, b"before and after");
+    });
+}
