@@ -1368,3 +1368,47 @@ fn a_nonblocking_output_keeps_its_mode_through_an_exchange() {
         assert_eq!(sink, b"before and after");
     });
 }
+
+/// A writer made from `ChildStdin` (which std opens without
+/// `FILE_READ_ATTRIBUTES`) answers `nonblocking()` and `capacity()`, and
+/// reports the mode it was set to.
+#[test]
+fn a_writer_from_child_stdin_answers_mode_and_capacity() {
+    watchdog(|| {
+        let mut child = helper_child("check-stdin", Stdio::piped(), Stdio::null(), Stdio::null())
+            .spawn()
+            .unwrap();
+        let writer = PipeWriter::from(child.stdin.take().unwrap());
+        assert!(!writer.nonblocking().unwrap());
+        let capacity = writer.capacity().unwrap();
+        assert!(capacity > 0, "{capacity}");
+        writer.set_nonblocking(true).unwrap();
+        assert!(writer.nonblocking().unwrap());
+        assert!(writer.try_clone().unwrap().nonblocking().unwrap());
+        writer.set_nonblocking(false).unwrap();
+        assert!(!writer.nonblocking().unwrap());
+        drop(writer);
+        assert!(child.wait().unwrap().success());
+    });
+}
+
+/// A reader made from `ChildStdout` (which std opens without
+/// `FILE_WRITE_ATTRIBUTES`) can be made nonblocking and back.
+#[test]
+fn a_reader_from_child_stdout_can_be_made_nonblocking() {
+    watchdog(|| {
+        let mut child = helper_child("check-stdin", Stdio::piped(), Stdio::piped(), Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut reader = PipeReader::from(child.stdout.take().unwrap());
+        reader.set_nonblocking(true).unwrap();
+        assert!(reader.nonblocking().unwrap());
+        reader.set_nonblocking(false).unwrap();
+        assert!(!reader.nonblocking().unwrap());
+        drop(child.stdin.take());
+        let mut output = Vec::new();
+        reader.read_to_end(&mut output).unwrap();
+        assert_eq!(between(&output, b"<begin>", b"<end>"), b"0 bytes, differs");
+        assert!(child.wait().unwrap().success());
+    });
+}

@@ -39,6 +39,8 @@ use std::os::windows::io::{
 };
 use std::process::Stdio;
 use std::ptr;
+use std::sync::atomic::AtomicU8;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use windows_sys::core::BOOL;
@@ -46,14 +48,20 @@ use windows_sys::Wdk::Storage::FileSystem::{
     FileModeInformation, NtQueryInformationFile, FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT,
     FILE_SYNCHRONOUS_IO_NONALERT,
 };
+use windows_sys::Win32::Foundation::DuplicateHandle;
 use windows_sys::Win32::Foundation::{
     ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_NO_DATA, ERROR_OPERATION_ABORTED,
     ERROR_PIPE_NOT_CONNECTED, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING, STATUS_SUCCESS,
     WAIT_FAILED, WAIT_OBJECT_0,
 };
-use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
+use windows_sys::Win32::Storage::FileSystem::{
+    ReadFile, WriteFile, FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_READ_ATTRIBUTES,
+    FILE_WRITE_ATTRIBUTES,
+};
 use windows_sys::Win32::System::Pipes::CreatePipe;
-use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject, INFINITE};
+use windows_sys::Win32::System::Threading::{
+    CreateEventW, GetCurrentProcess, WaitForSingleObject, INFINITE,
+};
 use windows_sys::Win32::System::IO::{
     CancelIoEx, GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED,
 };
@@ -170,7 +178,17 @@ pub(crate) struct Pipe {
     handle: OwnedHandle,
     mode: Mode,
     role: Role,
+    /// Whether pipekit last set `PIPE_NOWAIT` (true) or `PIPE_WAIT` (false)
+    /// on this end or a pipekit clone of it, where known: what
+    /// `nonblocking` answers when the handle may not be asked. Shared by
+    /// clones, which share the file object and so the mode.
+    wait_mode: Arc<AtomicU8>,
 }
+
+/// What `Pipe::wait_mode` knows.
+const MODE_UNKNOWN: u8 = 0;
+const MODE_WAIT: u8 = 1;
+const MODE_NOWAIT: u8 = 2;
 
 impl fmt::Debug for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,7 +204,42 @@ impl Pipe {
     /// was opened.
     fn from_foreign(handle: OwnedHandle, role: Role) -> Pipe {
         let mode = Mode::of(handle.as_handle());
-        Pipe { handle, mode, role }
+        Pipe::with(handle, mode, role, MODE_UNKNOWN)
+    }
+
+    /// A `Pipe` of `handle`, whose mode is known to be `wait_mode`
+    /// (`MODE_*`).
+    fn with(handle: OwnedHandle, mode: Mode, role: Role, wait_mode: u8) -> Pipe {
+        Pipe {
+            handle,
+            mode,
+            role,
+            wait_mode: Arc::new(AtomicU8::new(wait_mode)),
+        }
+    }
+
+    /// Takes over the write end of a child's standard input pipe, which std
+    /// creates in `PIPE_WAIT` mode and opens without `FILE_READ_ATTRIBUTES`
+    /// (so neither its mode nor its size may be asked). A duplicate with
+    /// that right added replaces it where the system grants it; where it
+    /// does not, the mode is tracked from std's `PIPE_WAIT` on.
+    fn from_child_stdin(handle: OwnedHandle) -> Pipe {
+        let access = FILE_GENERIC_WRITE | FILE_READ_ATTRIBUTES;
+        let handle = with_access(&handle, access).unwrap_or(handle);
+        let mode = Mode::of(handle.as_handle());
+        Pipe::with(handle, mode, Role::Writer, MODE_WAIT)
+    }
+
+    /// Takes over the read end of a child's standard output or error pipe,
+    /// which std creates in `PIPE_WAIT` mode and opens without
+    /// `FILE_WRITE_ATTRIBUTES` (so it may not be made nonblocking). A
+    /// duplicate with that right added replaces it where the system grants
+    /// it.
+    fn from_child_output(handle: OwnedHandle) -> Pipe {
+        let access = FILE_GENERIC_READ | FILE_WRITE_ATTRIBUTES;
+        let handle = with_access(&handle, access).unwrap_or(handle);
+        let mode = Mode::of(handle.as_handle());
+        Pipe::with(handle, mode, Role::Reader, MODE_WAIT)
     }
 
     /// The raw handle, for the calls that take one.
@@ -219,16 +272,8 @@ fn create_pipe(size: u32) -> io::Result<(Pipe, Pipe)> {
         )
     };
     Ok((
-        Pipe {
-            handle: read,
-            mode: Mode::Synchronous,
-            role: Role::Reader,
-        },
-        Pipe {
-            handle: write,
-            mode: Mode::Synchronous,
-            role: Role::Writer,
-        },
+        Pipe::with(read, Mode::Synchronous, Role::Reader, MODE_WAIT),
+        Pipe::with(write, Mode::Synchronous, Role::Writer, MODE_WAIT),
     ))
 }
 
@@ -262,6 +307,32 @@ fn dup_std(handle: BorrowedHandle<'_>, stream: &str, role: Role) -> io::Result<P
     }
     let handle = handle.try_clone_to_owned()?;
     Ok(Pipe::from_foreign(handle, role))
+}
+
+/// A duplicate of `handle` in this process with the access `access`, not
+/// inheritable; `None` if the system refuses (a file handle generally
+/// cannot gain rights its opener was not granted, but the object's security
+/// decides).
+fn with_access(handle: &OwnedHandle, access: u32) -> Option<OwnedHandle> {
+    let mut duplicate: HANDLE = ptr::null_mut();
+    // SAFETY: the pseudo-handle of the current process is always valid,
+    // `handle` is open during the call, and `duplicate` is a writable local.
+    let duplicated = cvt(unsafe {
+        DuplicateHandle(
+            GetCurrentProcess(),
+            handle.as_raw_handle() as HANDLE,
+            GetCurrentProcess(),
+            &mut duplicate,
+            access,
+            0,
+            0,
+        )
+    });
+    // SAFETY: DuplicateHandle succeeded, so `duplicate` is open and owned by
+    // nobody else.
+    duplicated
+        .ok()
+        .map(|_| unsafe { OwnedHandle::from_raw_handle(duplicate as RawHandle) })
 }
 
 /// One transfer, in either direction, on the caller's buffer.
@@ -332,6 +403,7 @@ impl Pipe {
             handle: self.handle.try_clone()?,
             mode: self.mode,
             role: self.role,
+            wait_mode: Arc::clone(&self.wait_mode),
         })
     }
 
