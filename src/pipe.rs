@@ -659,6 +659,19 @@ impl From<PipeReader> for Stdio {
     /// The child gets an inheritable duplicate when it is spawned; the
     /// reader itself is closed in this process when the
     /// [`Command`](std::process::Command) holding it is dropped.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Windows: a child (like std) reads and writes its standard handles
+    /// synchronously, which an end opened for overlapped I/O (std's child
+    /// pipes, [`PipeOptions`](crate::PipeOptions)' overlapped ends) does not
+    /// support reliably. Such an end stays in this process, and the child
+    /// gets the synchronous end of a new pipe, with a thread that relays
+    /// between the two until either side is done, as std does for its own
+    /// child pipes. The relay thread outlives the `Command`: it ends when
+    /// the data does (end of file on its source, or its destination closed).
+    /// Should the system fail to create that pipe or thread, the end is
+    /// handed over as it is.
     fn from(reader: PipeReader) -> Stdio {
         reader.inner.into_stdio()
     }
@@ -671,6 +684,19 @@ impl From<PipeWriter> for Stdio {
     /// writer itself is closed in this process when the
     /// [`Command`](std::process::Command) holding it is dropped. Until then
     /// the pipe's reader does not see end of file.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Windows: a child (like std) reads and writes its standard handles
+    /// synchronously, which an end opened for overlapped I/O (std's child
+    /// pipes, [`PipeOptions`](crate::PipeOptions)' overlapped ends) does not
+    /// support reliably. Such an end stays in this process, and the child
+    /// gets the synchronous end of a new pipe, with a thread that relays
+    /// between the two until either side is done, as std does for its own
+    /// child pipes. The relay thread outlives the `Command`: it ends when
+    /// the data does (end of file on its source, or its destination closed).
+    /// Should the system fail to create that pipe or thread, the end is
+    /// handed over as it is.
     fn from(writer: PipeWriter) -> Stdio {
         writer.inner.into_stdio()
     }

@@ -217,6 +217,42 @@ fn helper() {
             err.write_all(b"<end>").unwrap();
         }
         // Reads stdin to the end and reports whether it was the pattern.
+        // Reports on stderr whether its stdin and stdout were opened for
+        // synchronous I/O, then copies stdin to stdout.
+        "stdio-mode" => {
+            let sync = |handle: std::os::windows::io::BorrowedHandle<'_>| {
+                use windows_sys::Wdk::Storage::FileSystem::{
+                    FileModeInformation, NtQueryInformationFile, FILE_MODE_INFORMATION,
+                    FILE_SYNCHRONOUS_IO_NONALERT,
+                };
+                let mut status = windows_sys::Win32::System::IO::IO_STATUS_BLOCK::default();
+                let mut info = FILE_MODE_INFORMATION::default();
+                // SAFETY: writable locals of the types this class fills, the
+                // length is `info`'s size, and the handle is open.
+                let code = unsafe {
+                    NtQueryInformationFile(
+                        handle.as_raw_handle() as HANDLE,
+                        &mut status,
+                        (&mut info as *mut FILE_MODE_INFORMATION).cast(),
+                        std::mem::size_of::<FILE_MODE_INFORMATION>() as u32,
+                        FileModeInformation,
+                    )
+                };
+                assert_eq!(code, 0, "NtQueryInformationFile");
+                if info.Mode & FILE_SYNCHRONOUS_IO_NONALERT != 0 {
+                    "sync"
+                } else {
+                    "async"
+                }
+            };
+            use std::os::windows::io::AsHandle;
+            eprint!(
+                "<begin>{} {}<end>",
+                sync(io::stdin().as_handle()),
+                sync(io::stdout().as_handle())
+            );
+            io::copy(&mut io::stdin(), &mut io::stdout()).unwrap();
+        }
         "check-stdin" => {
             let mut input = Vec::new();
             io::stdin().read_to_end(&mut input).unwrap();
@@ -1410,5 +1446,48 @@ fn a_reader_from_child_stdout_can_be_made_nonblocking() {
         reader.read_to_end(&mut output).unwrap();
         assert_eq!(between(&output, b"<begin>", b"<end>"), b"0 bytes, differs");
         assert!(child.wait().unwrap().success());
+    });
+}
+
+/// A child given overlapped ends as its stdin and stdout receives
+/// synchronous handles (it asks for its own handles' mode), and the bytes
+/// flow through both.
+#[test]
+fn a_child_given_overlapped_ends_gets_synchronous_handles() {
+    watchdog(|| {
+        let options = || {
+            PipeOptions::new()
+                .overlapped_reader(true)
+                .overlapped_writer(true)
+                .create()
+                .unwrap()
+        };
+        let ((in_reader, in_writer), (mut out_reader, out_writer)) = (options(), options());
+        let mut command = helper_child(
+            "stdio-mode",
+            Stdio::from(in_reader),
+            Stdio::from(out_writer),
+            Stdio::piped(),
+        );
+        let mut child = command.spawn().unwrap();
+        drop(command);
+        (&in_writer).write_all(b"through both relays").unwrap();
+        drop(in_writer);
+        let mut output = Vec::new();
+        out_reader.read_to_end(&mut output).unwrap();
+        let mut report = Vec::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_end(&mut report)
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(between(&report, b"<begin>", b"<end>"), b"sync sync");
+        assert!(
+            find(&output, b"through both relays").is_some(),
+            "{}",
+            String::from_utf8_lossy(&output)
+        );
     });
 }

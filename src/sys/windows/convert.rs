@@ -75,10 +75,12 @@ macro_rules! handle_impls {
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
         impl From<$end> for std::io::$end {
-            /// Hands the end to std; no system call. std reads and writes
-            /// it as a synchronous handle, so hand it only an end that is.
+            /// Hands the end to std, which reads and writes it as a
+            /// synchronous handle: a synchronous end as it is (no system
+            /// call); an overlapped one through a synchronous pipe and a
+            /// thread that relays between the two, as `Into<Stdio>` does.
             fn from(end: $end) -> Self {
-                Self::from(end.into_inner().handle)
+                Self::from(end.into_inner().into_synchronous())
             }
         }
     };

@@ -40,7 +40,8 @@ use std::os::windows::io::{
 use std::process::Stdio;
 use std::ptr;
 use std::sync::atomic::AtomicU8;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use windows_sys::core::BOOL;
@@ -408,7 +409,55 @@ impl Pipe {
     }
 
     pub(crate) fn into_stdio(self) -> Stdio {
-        Stdio::from(self.handle)
+        Stdio::from(self.into_synchronous())
+    }
+
+    /// The handle to give a child or std, which read and write it
+    /// synchronously: this one if it is synchronous. An overlapped one is
+    /// never handed over (a synchronous `ReadFile` on it waits on the file
+    /// handle itself and loses wake-ups as soon as anything else uses the
+    /// pipe, rust-lang/rust#38811); instead it stays here, and the
+    /// synchronous end of a new pipe is handed over, with a thread that
+    /// relays between the two until either side is done, as std does for
+    /// its own child pipes. Should the system fail to create that pipe or
+    /// thread, the handle is handed over as it is.
+    pub(crate) fn into_synchronous(self) -> OwnedHandle {
+        if self.mode == Mode::Synchronous {
+            return self.handle;
+        }
+        match self.relay() {
+            Ok(handle) => handle,
+            Err(pipe) => pipe.handle,
+        }
+    }
+
+    /// Starts the relay of `into_synchronous` and returns the handle to
+    /// hand over; gives `self` back if it cannot.
+    fn relay(self) -> Result<OwnedHandle, Pipe> {
+        let (tx, rx) = mpsc::channel::<(Pipe, Pipe)>();
+        let thread = thread::Builder::new()
+            .name("pipekit-relay".to_string())
+            .stack_size(RELAY_STACK)
+            .spawn(move || {
+                if let Ok((from, to)) = rx.recv() {
+                    relay(&from, &to);
+                }
+            });
+        if thread.is_err() {
+            return Err(self);
+        }
+        let Ok((reader, writer)) = create_pipe(PIPE_SIZE) else {
+            return Err(self);
+        };
+        let (theirs, from, to) = match self.role {
+            // The other side reads what this end reads.
+            Role::Reader => (reader.handle, self, writer),
+            // The other side writes what this end writes.
+            Role::Writer => (writer.handle, reader, self),
+        };
+        // The thread is waiting for them; it only goes away once it has them.
+        let _ = tx.send((from, to));
+        Ok(theirs)
     }
 
     /// One `ReadFile` or `WriteFile` of at most `u32::MAX` bytes: without
@@ -505,6 +554,29 @@ impl Pipe {
                     }
                     (Err(err), _) => Err(err),
                 }
+            }
+        }
+    }
+}
+
+/// The stack a relay thread reserves: its buffer is on the heap, and
+/// `ReadFile`/`WriteFile` hooks need room.
+const RELAY_STACK: usize = 256 * 1024;
+
+/// Copies from `from` to `to` until `from` ends or either fails (the other
+/// side gone); both are closed when the caller drops them.
+fn relay(from: &Pipe, to: &Pipe) {
+    let mut buf = vec![0; PIPE_SIZE as usize];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            match to.write(rest) {
+                Ok(written) => rest = &rest[written..],
+                Err(_) => return,
             }
         }
     }
