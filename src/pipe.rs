@@ -102,7 +102,10 @@ pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
 /// Unix: `fcntl(0, F_DUPFD_CLOEXEC, 3)`. Windows: `DuplicateHandle` on the
 /// standard input handle, not inheritable. Standard input need not be a pipe
 /// (a terminal or a file works too), so pipe-specific calls on the duplicate
-/// may fail.
+/// may fail. pipekit asks the handle how it was opened
+/// (`NtQueryInformationFile`); if standard input is a synchronous handle
+/// that another thread is reading at that moment, the query, and so this
+/// call, waits until that read returns (they share the file object's lock).
 ///
 /// # Examples
 ///
@@ -131,7 +134,11 @@ pub fn dup_stdin() -> io::Result<PipeReader> {
 /// # Platform-specific behavior
 ///
 /// Unix: `fcntl(1, F_DUPFD_CLOEXEC, 3)`. Windows: `DuplicateHandle` on the
-/// standard output handle, not inheritable.
+/// standard output handle, not inheritable. The writer writes bytes as they
+/// are: on a console, the console shows them in its code page (as with
+/// `os_pipe`), not as UTF-8 the way std's `Stdout` converts them. As for
+/// [`dup_stdin`], the call waits while another thread is in a blocking
+/// write to a synchronous standard output.
 ///
 /// # Examples
 ///
@@ -310,6 +317,9 @@ impl PipeReader {
     ///
     /// Unix: `ioctl(FIONREAD)`. Windows: `PeekNamedPipe`'s total bytes
     /// available.
+    /// On a synchronous end (see [`pipe`](crate::pipe)), the call waits while another
+    /// thread is in a blocking read or write on the same end: they share the file object's
+    /// lock.
     ///
     /// # Examples
     ///
@@ -369,8 +379,9 @@ impl PipeReader {
     /// one has consumed nothing. Each timed read on a synchronous end creates
     /// and closes one thread-pool timer (its cost is in `BENCHMARKS.md`), and
     /// each thread that makes one keeps a handle to itself until it exits.
-    /// A synchronous read that waits behind another thread's read on the
-    /// same end (the file object's lock) is cancelled as soon as it starts.
+    /// A synchronous read that waits behind another thread's blocking call
+    /// on the same end (they share the file object's lock) returns late:
+    /// it is cancelled once that call has returned and it has started.
     ///
     /// # Examples
     ///
@@ -747,9 +758,21 @@ macro_rules! common_methods {
             ///   Microsoft keeps for LAN Manager 2.0 compatibility. It too is
             ///   shared by every handle to the same end. A read from an empty
             ///   pipe fails with `WouldBlock` (the system says
-            ///   `ERROR_NO_DATA`, which std would report as `BrokenPipe`), and
-            ///   a write is all or nothing: a write that does not fit moves
-            ///   nothing and fails with `WouldBlock`.
+            ///   `ERROR_NO_DATA`, which std would report as `BrokenPipe`).
+            ///   The system takes a write whole or not at all, so a write
+            ///   that does not fit is tried again with half as many bytes,
+            ///   down to one: it moves more than half the free room, and fails
+            ///   with `WouldBlock` only when not one byte fits. Switching to
+            ///   `PIPE_NOWAIT` fails while the pipe holds unread data or a
+            ///   read waits on it (`ERROR_PIPE_BUSY`, with a message that
+            ///   says so); switching back always works. A reader made from
+            ///   `ChildStdout` or `ChildStderr`, which std opens without the
+            ///   write-attributes access this needs, is duplicated with it
+            ///   added when taken over; where the system refuses that, this
+            ///   fails with `PermissionDenied`.
+            ///   On a synchronous end (see [`pipe`](crate::pipe)), the call waits
+            ///   while another thread is in a blocking read or write on the same
+            ///   end: they share the file object's lock.
             ///
             /// # Examples
             ///
@@ -769,9 +792,16 @@ macro_rules! common_methods {
             /// # Platform-specific behavior
             ///
             /// Unix: `fcntl(F_GETFL)`. Windows: `GetNamedPipeHandleState`,
-            /// which needs read-attributes access: it fails with
-            /// `PermissionDenied` on a writer made from a `ChildStdin`, which
-            /// std opens without it (so does [`capacity`](Self::capacity)).
+            /// which needs read-attributes access. std opens a `ChildStdin`
+            /// without it, so a writer made from one is duplicated with it
+            /// added when taken over; where the system refuses that, the
+            /// answer is the mode pipekit knows: `PIPE_WAIT`, as std creates
+            /// the pipe, or what [`set_nonblocking`](Self::set_nonblocking)
+            /// last set on this end or a clone of it (a change made through
+            /// another handle then does not show).
+            /// On a synchronous end (see [`pipe`](crate::pipe)), the call waits
+            /// while another thread is in a blocking read or write on the same end:
+            /// they share the file object's lock.
             pub fn nonblocking(&self) -> io::Result<bool> {
                 self.inner.nonblocking()
             }
@@ -787,7 +817,14 @@ macro_rules! common_methods {
             /// # Platform-specific behavior
             ///
             /// Linux and Android: `fcntl(F_GETPIPE_SZ)`. Windows:
-            /// `GetNamedPipeInfo`, the buffer quota of this end's direction.
+            /// `GetNamedPipeInfo`, the buffer quota of this end's direction,
+            /// which needs read-attributes access: on a writer made from a
+            /// `ChildStdin` where the system refuses to add it (see
+            /// [`nonblocking`](Self::nonblocking)), this fails with
+            /// `PermissionDenied` and a message that says why.
+            /// On a synchronous end (see [`pipe`](crate::pipe)), the call waits
+            /// while another thread is in a blocking read or write on the same end:
+            /// they share the file object's lock.
             #[doc(alias = "F_GETPIPE_SZ")]
             pub fn capacity(&self) -> io::Result<usize> {
                 self.inner.capacity()

@@ -13,7 +13,10 @@
 //!   before it is cancelled; the count of a cancelled write then has to
 //!   include those bytes, which wine's does not (it reports 0, and resuming
 //!   would send them again). The cap keeps that to writes into a pipe that
-//!   is not empty.
+//!   is not empty. When other writers share the pipe, a write can wait
+//!   behind theirs even so, and a reader can take part of it before it is
+//!   cancelled: resuming after the deadline then sends those bytes again.
+//!   Delivery across a resume is at-least-once, not exact, in that case.
 //! - A synchronous end (`pipe()`, `CreatePipe`) blocks in `ReadFile` and
 //!   `WriteFile`, so it gets a helper thread for the duration of the call,
 //!   started at its first operation. The helper does one call at a time on a
