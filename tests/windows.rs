@@ -1521,3 +1521,20 @@ fn a_child_given_overlapped_ends_gets_synchronous_handles() {
         );
     });
 }
+
+/// A named pipe whose server has disconnected its client (a foreign pipe
+/// pipekit did not make) fails reads with `ERROR_PIPE_NOT_CONNECTED`: end of
+/// file, as a pipe whose writers are gone.
+#[test]
+fn a_disconnected_named_pipe_reads_as_end_of_file() {
+    watchdog(|| {
+        let (server, _client) = named_pipe(true, 4096, 4096);
+        // SAFETY: `server` is an open server end of a named pipe.
+        let disconnected = unsafe {
+            windows_sys::Win32::System::Pipes::DisconnectNamedPipe(server.as_raw_handle() as HANDLE)
+        };
+        assert_ne!(disconnected, 0, "{}", io::Error::last_os_error());
+        let reader = PipeReader::from(server);
+        assert_eq!((&reader).read(&mut [0; 8]).unwrap(), 0);
+    });
+}
