@@ -70,7 +70,8 @@
 //! the sinks. On a synchronous end the second call waits for the first on
 //! the file object's lock, and the cancellation at the deadline reaches it
 //! once the first has been cancelled. What is not bounded by the deadline:
-//! the capacity query of an input before the exchange starts, and the wait
+//! the capacity query of an input pipekit did not create, before the
+//! exchange starts (pipekit knows the size of its own pipes), and the wait
 //! for a helper to report back after `CancelSynchronousIo`, both of which
 //! wait behind another thread's blocking call on the same synchronous end
 //! (a thread outside the exchange reading or writing a clone); the engine
@@ -462,10 +463,10 @@ enum Io {
 }
 
 impl End {
-    /// Sets up `pipe` for the exchange: switched to `PIPE_WAIT` if need be,
-    /// and, for an input (`write`), its write cap.
+    /// Sets up `pipe` for the exchange: for an input (`write`), its write
+    /// cap, which only a pipe pipekit did not create has to be asked for.
     fn new(pipe: &Pipe, write: bool, event: SharedHandle) -> io::Result<End> {
-        let capacity = match write.then(|| pipe.capacity()) {
+        let capacity = match write.then(|| pipe.write_capacity()) {
             Some(Ok(capacity)) if capacity > 0 => capacity,
             _ => CHUNK,
         };

@@ -86,8 +86,20 @@ fn nt_pipe(
         }
     };
     Ok((
-        Pipe::with(reader, mode(overlapped_reader), Role::Reader, MODE_WAIT),
-        Pipe::with(writer, mode(overlapped_writer), Role::Writer, MODE_WAIT),
+        Pipe::with(
+            reader,
+            mode(overlapped_reader),
+            Role::Reader,
+            MODE_WAIT,
+            quota as usize,
+        ),
+        Pipe::with(
+            writer,
+            mode(overlapped_writer),
+            Role::Writer,
+            MODE_WAIT,
+            quota as usize,
+        ),
     ))
 }
 
@@ -257,7 +269,7 @@ impl Pipe {
         if buf.is_empty() {
             return Ok(0);
         }
-        let len = match self.capacity() {
+        let len = match self.write_capacity() {
             Ok(capacity) if capacity > 0 => buf.len().min(capacity),
             // A size that cannot be asked (a server end opened for writing
             // only, such as std's `ChildStdin`, lacks FILE_READ_ATTRIBUTES):

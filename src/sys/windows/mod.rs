@@ -184,6 +184,14 @@ pub(crate) struct Pipe {
     /// `nonblocking` answers when the handle may not be asked. Shared by
     /// clones, which share the file object and so the mode.
     wait_mode: Arc<AtomicU8>,
+    /// The buffer quota pipekit asked for when it created the pipe, 0 for a
+    /// pipe it did not create. It caps timed writes and the engine's writes
+    /// without a `GetNamedPipeInfo`, which on a synchronous end would wait
+    /// behind another thread's blocking call. (Microsoft documents that the
+    /// system may round a quota up to its allocation granularity, or clamp
+    /// it to its minimum or maximum; a write capped at the quota asked then
+    /// still fits an empty pipe unless the quota was clamped down.)
+    quota: usize,
 }
 
 /// What `Pipe::wait_mode` knows.
@@ -205,17 +213,28 @@ impl Pipe {
     /// was opened.
     fn from_foreign(handle: OwnedHandle, role: Role) -> Pipe {
         let mode = Mode::of(handle.as_handle());
-        Pipe::with(handle, mode, role, MODE_UNKNOWN)
+        Pipe::with(handle, mode, role, MODE_UNKNOWN, 0)
     }
 
     /// A `Pipe` of `handle`, whose mode is known to be `wait_mode`
-    /// (`MODE_*`).
-    fn with(handle: OwnedHandle, mode: Mode, role: Role, wait_mode: u8) -> Pipe {
+    /// (`MODE_*`), created with the buffer quota `quota` (0: unknown).
+    fn with(handle: OwnedHandle, mode: Mode, role: Role, wait_mode: u8, quota: usize) -> Pipe {
         Pipe {
             handle,
             mode,
             role,
             wait_mode: Arc::new(AtomicU8::new(wait_mode)),
+            quota,
+        }
+    }
+
+    /// The most a write can move into this pipe when it is empty, without
+    /// asking the system where pipekit knows it: the quota it created the
+    /// pipe with, else the capacity the system reports.
+    fn write_capacity(&self) -> io::Result<usize> {
+        match self.quota {
+            0 => self.capacity(),
+            quota => Ok(quota),
         }
     }
 
@@ -228,7 +247,7 @@ impl Pipe {
         let access = FILE_GENERIC_WRITE | FILE_READ_ATTRIBUTES;
         let handle = with_access(&handle, access).unwrap_or(handle);
         let mode = Mode::of(handle.as_handle());
-        Pipe::with(handle, mode, Role::Writer, MODE_WAIT)
+        Pipe::with(handle, mode, Role::Writer, MODE_WAIT, 0)
     }
 
     /// Takes over the read end of a child's standard output or error pipe,
@@ -240,7 +259,7 @@ impl Pipe {
         let access = FILE_GENERIC_READ | FILE_WRITE_ATTRIBUTES;
         let handle = with_access(&handle, access).unwrap_or(handle);
         let mode = Mode::of(handle.as_handle());
-        Pipe::with(handle, mode, Role::Reader, MODE_WAIT)
+        Pipe::with(handle, mode, Role::Reader, MODE_WAIT, 0)
     }
 
     /// The raw handle, for the calls that take one.
@@ -273,8 +292,20 @@ fn create_pipe(size: u32) -> io::Result<(Pipe, Pipe)> {
         )
     };
     Ok((
-        Pipe::with(read, Mode::Synchronous, Role::Reader, MODE_WAIT),
-        Pipe::with(write, Mode::Synchronous, Role::Writer, MODE_WAIT),
+        Pipe::with(
+            read,
+            Mode::Synchronous,
+            Role::Reader,
+            MODE_WAIT,
+            size as usize,
+        ),
+        Pipe::with(
+            write,
+            Mode::Synchronous,
+            Role::Writer,
+            MODE_WAIT,
+            size as usize,
+        ),
     ))
 }
 
@@ -405,6 +436,7 @@ impl Pipe {
             mode: self.mode,
             role: self.role,
             wait_mode: Arc::clone(&self.wait_mode),
+            quota: self.quota,
         })
     }
 
