@@ -1538,3 +1538,40 @@ fn a_disconnected_named_pipe_reads_as_end_of_file() {
         assert_eq!((&reader).read(&mut [0; 8]).unwrap(), 0);
     });
 }
+
+/// A sink that fails every write.
+struct FailingSink;
+
+impl Write for FailingSink {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::Other, "the sink failed"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A read that completes as the exchange stops at its deadline (an
+/// overlapped read started with data waiting completes at once, and the
+/// deadline has passed before the engine looks again) still goes to its
+/// sink, and the sink's error ends the exchange instead of being thrown
+/// away behind a resumable deadline.
+#[test]
+fn a_sink_error_at_the_deadline_is_not_thrown_away() {
+    watchdog(|| {
+        let (reader, writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+        (&writer).write_all(b"data").unwrap();
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator
+            .output(reader, pipekit::communicate::Sink::writer(FailingSink))
+            .timeout(Duration::from_nanos(1));
+        let err = communicator.run().unwrap_err();
+        assert!(
+            pipekit::communicate::DeadlinePassed::from_error(&err).is_none(),
+            "the sink's error was dropped for the deadline: {err}"
+        );
+        assert!(err.to_string().contains("the sink failed"), "{err}");
+        drop(writer);
+    });
+}
