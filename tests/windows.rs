@@ -1575,3 +1575,30 @@ fn a_sink_error_at_the_deadline_is_not_thrown_away() {
         drop(writer);
     });
 }
+
+/// A writer made from `ChildStdin` that the caller made nonblocking feeds a
+/// child through the engine, which serves it in its own mode: every byte
+/// arrives, and the exchange ends when the child has read them, before its
+/// deadline.
+#[test]
+fn a_nonblocking_child_stdin_feeds_the_child_in_its_own_mode() {
+    watchdog(|| {
+        let mut child = helper_child("check-stdin", Stdio::piped(), Stdio::piped(), Stdio::null())
+            .spawn()
+            .unwrap();
+        let writer = PipeWriter::from(child.stdin.take().unwrap());
+        writer.set_nonblocking(true).unwrap();
+        let data = pattern(BIG);
+        let mut output = Vec::new();
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator
+            .input(writer, &data)
+            .output(PipeReader::from(child.stdout.take().unwrap()), &mut output)
+            .timeout(Duration::from_secs(50));
+        communicator.run().unwrap();
+        drop(communicator);
+        assert!(child.wait().unwrap().success());
+        let report = between(&output, b"<begin>", b"<end>");
+        assert_eq!(report, format!("{BIG} bytes, same").as_bytes());
+    });
+}
