@@ -52,10 +52,14 @@
 //! child's inherited copy), so switching it, even for a moment, would be
 //! seen outside; and switching to `PIPE_NOWAIT` fails with
 //! `ERROR_PIPE_BUSY` while the pipe holds unread data, so a switch back
-//! after an exchange that left bytes unread would fail. Windows has no way
-//! to get a file object of its own for the same pipe end: opening relative
-//! to a pipe handle with an empty name opens the *other* end (a new client
-//! of the server), and `ReOpenFile` does the same. So an end the caller made
+//! after an exchange that left bytes unread would fail. pipekit knows no
+//! call that gives the engine a file object of its own for the same pipe
+//! end: an open relative to a pipe handle with an empty name
+//! (`NtOpenFile`/`NtCreateFile`) is how a pipe's *client* end is opened
+//! (`nt.rs` makes every NT pipe's writer that way), so it yields a new
+//! client of the pipe, which a one-instance pipe refuses, never a second
+//! file object for an existing end; duplicates share the file object by
+//! definition. So an end the caller made
 //! nonblocking is served in its own mode, which never waits: a read finds
 //! it empty (`ERROR_NO_DATA`), or a write finds too little room (0 bytes
 //! written, all or nothing). A write that does not fit is tried again at
