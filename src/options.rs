@@ -123,12 +123,14 @@ impl PipeOptions {
     /// Opens the reading end for overlapped I/O (`true`), or synchronous
     /// (`false`, the default).
     ///
-    /// An overlapped end supports timeouts
-    /// ([`PipeReader::set_read_timeout`]) and waiting on several pipes at
-    /// once; a synchronous end is what a child process expects, so hand the
-    /// *other* end to a child. The pipe is then an unnamed NT named pipe,
-    /// like the pipes std creates for `Stdio::piped()`: no other process can
-    /// open it by name, and it rejects remote clients.
+    /// An overlapped end times out ([`PipeReader::set_read_timeout`]) by
+    /// cancelling its own operation, with no timer, and lets the
+    /// communicate engine wait on several pipes without a helper thread; a
+    /// synchronous end is what a child process expects, so hand the *other*
+    /// end to a child (an overlapped end given to a child is relayed through
+    /// a synchronous pipe by a thread). The pipe is then an unnamed NT named
+    /// pipe, like the pipes std creates for `Stdio::piped()`: no other
+    /// process can open it by name, and it rejects remote clients.
     #[cfg(windows)]
     pub fn overlapped_reader(&mut self, overlapped: bool) -> &mut Self {
         self.overlapped_reader = overlapped;

@@ -102,7 +102,10 @@ pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
 /// Unix: `fcntl(0, F_DUPFD_CLOEXEC, 3)`. Windows: `DuplicateHandle` on the
 /// standard input handle, not inheritable. Standard input need not be a pipe
 /// (a terminal or a file works too), so pipe-specific calls on the duplicate
-/// may fail.
+/// may fail. pipekit asks the handle how it was opened
+/// (`NtQueryInformationFile`); if standard input is a synchronous handle
+/// that another thread is reading at that moment, the query, and so this
+/// call, waits until that read returns (they share the file object's lock).
 ///
 /// # Examples
 ///
@@ -131,7 +134,11 @@ pub fn dup_stdin() -> io::Result<PipeReader> {
 /// # Platform-specific behavior
 ///
 /// Unix: `fcntl(1, F_DUPFD_CLOEXEC, 3)`. Windows: `DuplicateHandle` on the
-/// standard output handle, not inheritable.
+/// standard output handle, not inheritable. The writer writes bytes as they
+/// are: on a console, the console shows them in its code page (as with
+/// `os_pipe`), not as UTF-8 the way std's `Stdout` converts them. As for
+/// [`dup_stdin`], the call waits while another thread is in a blocking
+/// write to a synchronous standard output.
 ///
 /// # Examples
 ///
@@ -310,6 +317,9 @@ impl PipeReader {
     ///
     /// Unix: `ioctl(FIONREAD)`. Windows: `PeekNamedPipe`'s total bytes
     /// available.
+    /// On a synchronous end (see [`pipe`](crate::pipe)), the call waits while another
+    /// thread is in a blocking read or write on the same end: they share the file object's
+    /// lock.
     ///
     /// # Examples
     ///
@@ -348,19 +358,30 @@ impl PipeReader {
     ///
     /// # Errors
     ///
-    /// - [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`, as
-    ///   [`TcpStream::set_read_timeout`](std::net::TcpStream::set_read_timeout)
-    ///   does.
-    /// - [`io::ErrorKind::Unsupported`] on a Windows end that is not
-    ///   overlapped.
+    /// [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`, as
+    /// [`TcpStream::set_read_timeout`](std::net::TcpStream::set_read_timeout)
+    /// does.
     ///
     /// # Platform-specific behavior
     ///
     /// Unix: `poll(2)` before each read. If several readers share the pipe,
     /// another may take the data between the `poll` and the read, and the
-    /// read then waits for more, past the timeout. Windows: the end must be
-    /// overlapped ([`PipeOptions::overlapped_reader`](crate::PipeOptions));
-    /// the read is cancelled (`CancelIoEx`) when the timeout expires.
+    /// read then waits for more, past the timeout.
+    ///
+    /// Windows: every end can time out, whether it was opened for
+    /// synchronous I/O ([`pipe`](crate::pipe), std's pipes, standard
+    /// handles) or for overlapped I/O (std's child pipes,
+    /// [`PipeOptions::overlapped_reader`](crate::PipeOptions)). An overlapped
+    /// read is cancelled with `CancelIoEx` when the timeout expires. A
+    /// synchronous read is made by the calling thread as usual, and a
+    /// thread-pool timer cancels it with `CancelSynchronousIo` once the time
+    /// is up; a read that completes first returns its data, and a cancelled
+    /// one has consumed nothing. Each timed read on a synchronous end creates
+    /// and closes one thread-pool timer (its cost is in `BENCHMARKS.md`), and
+    /// each thread that makes one keeps a handle to itself until it exits.
+    /// A synchronous read that waits behind another thread's blocking call
+    /// on the same end (they share the file object's lock) returns late:
+    /// it is cancelled once that call has returned and it has started.
     ///
     /// # Examples
     ///
@@ -369,10 +390,6 @@ impl PipeReader {
     /// use std::time::Duration;
     ///
     /// # fn main() -> std::io::Result<()> {
-    /// // On Windows only an overlapped end can time out.
-    /// #[cfg(windows)]
-    /// let (mut reader, _writer) = pipekit::PipeOptions::new().overlapped_reader(true).create()?;
-    /// #[cfg(not(windows))]
     /// let (mut reader, _writer) = pipekit::pipe()?;
     /// reader.set_read_timeout(Some(Duration::from_millis(10)))?;
     /// let err = reader.read(&mut [0; 8]).unwrap_err();
@@ -390,9 +407,30 @@ impl PipeReader {
     }
 
     /// Returns the read timeout set by
-    /// [`set_read_timeout`](PipeReader::set_read_timeout), or `None`.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.timeout.get()
+    /// [`set_read_timeout`](PipeReader::set_read_timeout), or `None`, shaped
+    /// like [`TcpStream::read_timeout`](std::net::TcpStream::read_timeout).
+    ///
+    /// # Errors
+    ///
+    /// None today: the timeout is kept by pipekit, not asked of the system.
+    /// The `io::Result` keeps the signature of std's sockets, so that code
+    /// written for either works with both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (reader, _writer) = pipekit::pipe()?;
+    /// assert_eq!(reader.read_timeout()?, None);
+    /// reader.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(reader.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeout.get())
     }
 }
 
@@ -454,9 +492,7 @@ impl PipeWriter {
     ///
     /// # Errors
     ///
-    /// - [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`.
-    /// - [`io::ErrorKind::Unsupported`] on a Windows end that is not
-    ///   overlapped.
+    /// [`io::ErrorKind::InvalidInput`] for `Some(Duration::ZERO)`.
     ///
     /// # Platform-specific behavior
     ///
@@ -464,11 +500,19 @@ impl PipeWriter {
     /// per write (4096 on Linux, 512 on some systems), which a pipe with room
     /// takes without blocking; [`Write::write_all`] loops as usual. Another
     /// writer that fills the pipe between the `poll` and the write can still
-    /// make the write wait. Windows: the end must be overlapped
-    /// ([`PipeOptions::overlapped_writer`](crate::PipeOptions)); each timed
-    /// write moves at most the pipe's capacity, so that a write that has not
-    /// completed at the timeout can be cancelled (`CancelIoEx`) having moved
-    /// nothing.
+    /// make the write wait.
+    ///
+    /// Windows: every end can time out, synchronous or overlapped, as
+    /// [`PipeReader::set_read_timeout`] describes (`CancelIoEx` or
+    /// `CancelSynchronousIo` at the timeout). Each timed write moves at most
+    /// the pipe's capacity (4 KiB when it cannot be asked), which fits once a
+    /// reader has made room, so that a write still waiting at the timeout is
+    /// cancelled having moved nothing. When other writers share the pipe, a
+    /// write can wait behind theirs and be cancelled after a reader took
+    /// part of it; Windows then reports 0 bytes written (wine does; the
+    /// kernel's count is not documented), and writing the same bytes again
+    /// repeats those: resuming after a timeout is at-least-once, not exact,
+    /// in that case.
     ///
     /// # Examples
     ///
@@ -477,10 +521,6 @@ impl PipeWriter {
     /// use std::time::Duration;
     ///
     /// # fn main() -> std::io::Result<()> {
-    /// // On Windows only an overlapped end can time out.
-    /// #[cfg(windows)]
-    /// let (_reader, mut writer) = pipekit::PipeOptions::new().overlapped_writer(true).create()?;
-    /// #[cfg(not(windows))]
     /// let (_reader, mut writer) = pipekit::pipe()?;
     /// writer.set_write_timeout(Some(Duration::from_millis(10)))?;
     /// // Nobody reads, so the pipe fills up and then the write times out.
@@ -499,9 +539,30 @@ impl PipeWriter {
     }
 
     /// Returns the write timeout set by
-    /// [`set_write_timeout`](PipeWriter::set_write_timeout), or `None`.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.timeout.get()
+    /// [`set_write_timeout`](PipeWriter::set_write_timeout), or `None`, shaped
+    /// like [`TcpStream::write_timeout`](std::net::TcpStream::write_timeout).
+    ///
+    /// # Errors
+    ///
+    /// None today: the timeout is kept by pipekit, not asked of the system.
+    /// The `io::Result` keeps the signature of std's sockets, so that code
+    /// written for either works with both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (_reader, writer) = pipekit::pipe()?;
+    /// assert_eq!(writer.write_timeout()?, None);
+    /// writer.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(writer.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeout.get())
     }
 }
 
@@ -609,6 +670,19 @@ impl From<PipeReader> for Stdio {
     /// The child gets an inheritable duplicate when it is spawned; the
     /// reader itself is closed in this process when the
     /// [`Command`](std::process::Command) holding it is dropped.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Windows: a child (like std) reads and writes its standard handles
+    /// synchronously, which an end opened for overlapped I/O (std's child
+    /// pipes, [`PipeOptions`](crate::PipeOptions)' overlapped ends) does not
+    /// support reliably. Such an end stays in this process, and the child
+    /// gets the synchronous end of a new pipe, with a thread that relays
+    /// between the two until either side is done, as std does for its own
+    /// child pipes. The relay thread outlives the `Command`: it ends when
+    /// the data does (end of file on its source, or its destination closed).
+    /// Should the system fail to create that pipe or thread, the end is
+    /// handed over as it is.
     fn from(reader: PipeReader) -> Stdio {
         reader.inner.into_stdio()
     }
@@ -621,6 +695,19 @@ impl From<PipeWriter> for Stdio {
     /// writer itself is closed in this process when the
     /// [`Command`](std::process::Command) holding it is dropped. Until then
     /// the pipe's reader does not see end of file.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Windows: a child (like std) reads and writes its standard handles
+    /// synchronously, which an end opened for overlapped I/O (std's child
+    /// pipes, [`PipeOptions`](crate::PipeOptions)' overlapped ends) does not
+    /// support reliably. Such an end stays in this process, and the child
+    /// gets the synchronous end of a new pipe, with a thread that relays
+    /// between the two until either side is done, as std does for its own
+    /// child pipes. The relay thread outlives the `Command`: it ends when
+    /// the data does (end of file on its source, or its destination closed).
+    /// Should the system fail to create that pipe or thread, the end is
+    /// handed over as it is.
     fn from(writer: PipeWriter) -> Stdio {
         writer.inner.into_stdio()
     }
@@ -671,9 +758,21 @@ macro_rules! common_methods {
             ///   Microsoft keeps for LAN Manager 2.0 compatibility. It too is
             ///   shared by every handle to the same end. A read from an empty
             ///   pipe fails with `WouldBlock` (the system says
-            ///   `ERROR_NO_DATA`, which std would report as `BrokenPipe`), and
-            ///   a write is all or nothing: a write that does not fit moves
-            ///   nothing and fails with `WouldBlock`.
+            ///   `ERROR_NO_DATA`, which std would report as `BrokenPipe`).
+            ///   The system takes a write whole or not at all, so a write
+            ///   that does not fit is tried again with half as many bytes,
+            ///   down to one: it moves more than half the free room, and fails
+            ///   with `WouldBlock` only when not one byte fits. Switching to
+            ///   `PIPE_NOWAIT` fails while the pipe holds unread data or a
+            ///   read waits on it (`ERROR_PIPE_BUSY`, with a message that
+            ///   says so); switching back always works. A reader made from
+            ///   `ChildStdout` or `ChildStderr`, which std opens without the
+            ///   write-attributes access this needs, is duplicated with it
+            ///   added when taken over; where the system refuses that, this
+            ///   fails with `PermissionDenied`.
+            ///   On a synchronous end (see [`pipe`](crate::pipe)), the call waits
+            ///   while another thread is in a blocking read or write on the same
+            ///   end: they share the file object's lock.
             ///
             /// # Examples
             ///
@@ -693,9 +792,16 @@ macro_rules! common_methods {
             /// # Platform-specific behavior
             ///
             /// Unix: `fcntl(F_GETFL)`. Windows: `GetNamedPipeHandleState`,
-            /// which needs read-attributes access: it fails with
-            /// `PermissionDenied` on a writer made from a `ChildStdin`, which
-            /// std opens without it (so does [`capacity`](Self::capacity)).
+            /// which needs read-attributes access. std opens a `ChildStdin`
+            /// without it, so a writer made from one is duplicated with it
+            /// added when taken over; where the system refuses that, the
+            /// answer is the mode pipekit knows: `PIPE_WAIT`, as std creates
+            /// the pipe, or what [`set_nonblocking`](Self::set_nonblocking)
+            /// last set on this end or a clone of it (a change made through
+            /// another handle then does not show).
+            /// On a synchronous end (see [`pipe`](crate::pipe)), the call waits
+            /// while another thread is in a blocking read or write on the same end:
+            /// they share the file object's lock.
             pub fn nonblocking(&self) -> io::Result<bool> {
                 self.inner.nonblocking()
             }
@@ -711,7 +817,14 @@ macro_rules! common_methods {
             /// # Platform-specific behavior
             ///
             /// Linux and Android: `fcntl(F_GETPIPE_SZ)`. Windows:
-            /// `GetNamedPipeInfo`, the buffer quota of this end's direction.
+            /// `GetNamedPipeInfo`, the buffer quota of this end's direction,
+            /// which needs read-attributes access: on a writer made from a
+            /// `ChildStdin` where the system refuses to add it (see
+            /// [`nonblocking`](Self::nonblocking)), this fails with
+            /// `PermissionDenied` and a message that says why.
+            /// On a synchronous end (see [`pipe`](crate::pipe)), the call waits
+            /// while another thread is in a blocking read or write on the same end:
+            /// they share the file object's lock.
             #[doc(alias = "F_GETPIPE_SZ")]
             pub fn capacity(&self) -> io::Result<usize> {
                 self.inner.capacity()

@@ -8,30 +8,124 @@
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
+use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pipekit::{PipeOptions, PipeReader, PipeWriter};
+use pipekit::{PipeReader, PipeWriter};
 use util::watchdog;
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 const MARGIN: Duration = Duration::from_secs(10);
 
-/// A pipe whose reader supports timeouts on every platform: on Windows that
-/// takes an overlapped reader.
-fn pipe_with_timed_reader() -> (PipeReader, PipeWriter) {
-    #[cfg(windows)]
-    return PipeOptions::new().overlapped_reader(true).create().unwrap();
-    #[cfg(not(windows))]
-    PipeOptions::new().create().unwrap()
+/// A pipe to run a test on, and what keeps it working: for the ends made
+/// from std's child pipes, the child that relays between them (killed and
+/// reaped when the test is done with it).
+struct Ends {
+    reader: PipeReader,
+    writer: PipeWriter,
+    relay: Relay,
 }
 
-/// Likewise for the writer.
-fn pipe_with_timed_writer() -> (PipeReader, PipeWriter) {
+struct Relay(Option<Child>);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A kind of end, by name, and how to make a pipe of it.
+type Kind = (&'static str, fn() -> Ends);
+
+/// Every kind of end a test runs on, by name: `pipe()`'s everywhere; on
+/// Windows also overlapped ends, and ends made from std's child pipes
+/// (`ChildStdin`, `ChildStderr`) with this test binary in between, copying
+/// its standard input to its standard error.
+fn kinds() -> Vec<Kind> {
+    #[cfg_attr(not(windows), allow(unused_mut))]
+    let mut kinds: Vec<Kind> = vec![("pipe()", || {
+        let (reader, writer) = pipekit::pipe().unwrap();
+        Ends {
+            reader,
+            writer,
+            relay: Relay(None),
+        }
+    })];
     #[cfg(windows)]
-    return PipeOptions::new().overlapped_writer(true).create().unwrap();
-    #[cfg(not(windows))]
-    PipeOptions::new().create().unwrap()
+    {
+        kinds.push(("overlapped ends", || {
+            let (reader, writer) = pipekit::PipeOptions::new()
+                .overlapped_reader(true)
+                .overlapped_writer(true)
+                .create()
+                .unwrap();
+            Ends {
+                reader,
+                writer,
+                relay: Relay(None),
+            }
+        }));
+        kinds.push(("std's child pipes", std_child_pipes));
+    }
+    kinds
+}
+
+/// A writer made from `ChildStdin` and a reader made from `ChildStderr`,
+/// joined by a child that copies one to the other.
+#[cfg(windows)]
+fn std_child_pipes() -> Ends {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["relay", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(RELAY, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = PipeWriter::from(child.stdin.take().unwrap());
+    let reader = PipeReader::from(child.stderr.take().unwrap());
+    Ends {
+        reader,
+        writer,
+        relay: Relay(Some(child)),
+    }
+}
+
+/// The variable that makes the `relay` test act as the relay child.
+const RELAY: &str = "PIPEKIT_TIMEOUTS_RELAY";
+
+/// Does nothing in a normal run. As the relay child: copies standard input
+/// to standard error until end of file.
+#[test]
+fn relay() {
+    if std::env::var_os(RELAY).is_none() {
+        return;
+    }
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stderr().lock());
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = input.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buf[..n]).unwrap();
+    }
+}
+
+/// Runs `test` on every kind of end.
+fn on_every_kind(test: fn(Ends)) {
+    for (name, make) in kinds() {
+        let outcome = std::panic::catch_unwind(|| watchdog(move || test(make())));
+        if let Err(panic) = outcome {
+            eprintln!("failed on {name}");
+            std::panic::resume_unwind(panic);
+        }
+    }
 }
 
 #[track_caller]
@@ -47,10 +141,14 @@ fn assert_timed_out_in_bounds(err: std::io::Error, started: Instant) {
 
 #[test]
 fn read_timeout_fires_never_early_and_consumes_nothing() {
-    watchdog(|| {
-        let (mut reader, mut writer) = pipe_with_timed_reader();
+    on_every_kind(|ends| {
+        let Ends {
+            mut reader,
+            mut writer,
+            relay: _relay,
+        } = ends;
         reader.set_read_timeout(Some(TIMEOUT)).unwrap();
-        assert_eq!(reader.read_timeout(), Some(TIMEOUT));
+        assert_eq!(reader.read_timeout().unwrap(), Some(TIMEOUT));
 
         let started = Instant::now();
         let err = reader.read(&mut [0; 64]).unwrap_err();
@@ -67,8 +165,12 @@ fn read_timeout_fires_never_early_and_consumes_nothing() {
 
 #[test]
 fn data_or_end_of_file_in_time_ends_the_wait() {
-    watchdog(|| {
-        let (reader, writer) = pipe_with_timed_reader();
+    on_every_kind(|ends| {
+        let Ends {
+            reader,
+            writer,
+            relay: _relay,
+        } = ends;
         reader
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -86,10 +188,14 @@ fn data_or_end_of_file_in_time_ends_the_wait() {
 
 #[test]
 fn write_timeout_fires_on_a_full_pipe_and_what_was_written_arrives() {
-    watchdog(|| {
-        let (mut reader, writer) = pipe_with_timed_writer();
+    on_every_kind(|ends| {
+        let Ends {
+            mut reader,
+            writer,
+            relay: _relay,
+        } = ends;
         writer.set_write_timeout(Some(TIMEOUT)).unwrap();
-        assert_eq!(writer.write_timeout(), Some(TIMEOUT));
+        assert_eq!(writer.write_timeout().unwrap(), Some(TIMEOUT));
 
         let data = util::pattern(8 << 20);
         let mut written = 0;
@@ -111,34 +217,76 @@ fn write_timeout_fires_on_a_full_pipe_and_what_was_written_arrives() {
 
 #[test]
 fn zero_is_rejected_none_clears_and_clones_copy_the_timeout() {
-    let (reader, writer) = pipe_with_timed_reader();
-    let err = reader.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    let err = writer.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    assert_eq!(reader.read_timeout(), None);
+    on_every_kind(|ends| {
+        let Ends {
+            reader,
+            writer,
+            relay,
+        } = ends;
+        let err = reader.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let err = writer.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(reader.read_timeout().unwrap(), None);
 
-    reader.set_read_timeout(Some(TIMEOUT)).unwrap();
-    assert_eq!(reader.try_clone().unwrap().read_timeout(), Some(TIMEOUT));
-    reader.set_read_timeout(None).unwrap();
-    assert_eq!(reader.read_timeout(), None);
+        reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+        assert_eq!(
+            reader.try_clone().unwrap().read_timeout().unwrap(),
+            Some(TIMEOUT)
+        );
+        reader.set_read_timeout(None).unwrap();
+        assert_eq!(reader.read_timeout().unwrap(), None);
 
-    // A timeout too long to represent is kept as the longest one.
-    reader.set_read_timeout(Some(Duration::MAX)).unwrap();
-    assert!(reader.read_timeout().unwrap() > Duration::from_secs(500 * 365 * 86_400));
+        // A timeout too long to represent is kept as the longest one.
+        reader.set_read_timeout(Some(Duration::MAX)).unwrap();
+        assert!(reader.read_timeout().unwrap().unwrap() > Duration::from_secs(500 * 365 * 86_400));
+        drop(relay);
+    });
 }
 
-#[cfg(windows)]
+/// Data that arrives around the deadline, again and again: each read either
+/// returns data or times out having consumed nothing, so every byte arrives
+/// once and in order. A completion that races the cancellation is returned,
+/// not thrown away.
 #[test]
-fn synchronous_windows_ends_refuse_timeouts() {
-    let (reader, writer) = pipekit::pipe().unwrap();
-    let err = reader.set_read_timeout(Some(TIMEOUT)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-    assert!(err.to_string().contains("overlapped_reader"), "{err}");
-    let err = writer.set_write_timeout(Some(TIMEOUT)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-    // Nothing was set.
-    assert_eq!(reader.read_timeout(), None);
+fn completions_racing_the_deadline_lose_nothing() {
+    on_every_kind(|ends| {
+        let Ends {
+            reader,
+            writer,
+            relay,
+        } = ends;
+        let tick = Duration::from_millis(2);
+        reader.set_read_timeout(Some(tick)).unwrap();
+        let data = util::pattern(400 * 7);
+        let sent = data.clone();
+        let writing = thread::spawn(move || {
+            for (i, chunk) in sent.chunks(7).enumerate() {
+                (&writer).write_all(chunk).unwrap();
+                // A varying pause, spent spinning, so that the writes land
+                // before, at and after the reader's deadlines.
+                let pause = tick * (i % 4) as u32 / 2;
+                let started = Instant::now();
+                while started.elapsed() < pause {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let (mut received, mut timeouts) = (Vec::new(), 0);
+        let mut buf = [0; 64];
+        loop {
+            match (&reader).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(err) if err.kind() == ErrorKind::TimedOut => timeouts += 1,
+                Err(err) => panic!("{err}"),
+            }
+        }
+        writing.join().unwrap();
+        util::assert_same(&received, &data);
+        assert!(timeouts > 0, "no read timed out; the test proved nothing");
+        drop(relay);
+    });
 }
 
 /// A barrage of signals at the waiting thread: each interrupts `poll`, and

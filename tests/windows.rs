@@ -217,6 +217,67 @@ fn helper() {
             err.write_all(b"<end>").unwrap();
         }
         // Reads stdin to the end and reports whether it was the pattern.
+        // Reports on stderr whether its stdin and stdout were opened for
+        // synchronous I/O, then copies stdin to stdout.
+        "stdio-mode" => {
+            let sync = |handle: std::os::windows::io::BorrowedHandle<'_>| {
+                use windows_sys::Wdk::Storage::FileSystem::{
+                    FileModeInformation, NtQueryInformationFile, FILE_MODE_INFORMATION,
+                    FILE_SYNCHRONOUS_IO_NONALERT,
+                };
+                let mut status = windows_sys::Win32::System::IO::IO_STATUS_BLOCK::default();
+                let mut info = FILE_MODE_INFORMATION::default();
+                // SAFETY: writable locals of the types this class fills, the
+                // length is `info`'s size, and the handle is open.
+                let code = unsafe {
+                    NtQueryInformationFile(
+                        handle.as_raw_handle() as HANDLE,
+                        &mut status,
+                        (&mut info as *mut FILE_MODE_INFORMATION).cast(),
+                        std::mem::size_of::<FILE_MODE_INFORMATION>() as u32,
+                        FileModeInformation,
+                    )
+                };
+                assert_eq!(code, 0, "NtQueryInformationFile");
+                if info.Mode & FILE_SYNCHRONOUS_IO_NONALERT != 0 {
+                    "sync"
+                } else {
+                    "async"
+                }
+            };
+            use std::os::windows::io::AsHandle;
+            eprint!(
+                "<begin>{} {}<end>",
+                sync(io::stdin().as_handle()),
+                sync(io::stdout().as_handle())
+            );
+            io::copy(&mut io::stdin(), &mut io::stdout()).unwrap();
+        }
+        // Creates and drops 2000 NT pipes of every kind, and reports the
+        // handle count and the next free handle slot before and after.
+        "count-handles" => {
+            // Warm up: the first calls may open handles that stay (DLLs, the
+            // pipe file system's root, the wine server's caches).
+            for _ in 0..10 {
+                drop(PipeOptions::new().overlapped_reader(true).create().unwrap());
+            }
+            let (count_before, slot_before) = (handle_count(), next_handle_slot());
+            for i in 0..2000 {
+                let (reader, writer) = PipeOptions::new()
+                    .overlapped_reader(i % 2 == 0)
+                    .overlapped_writer(i % 3 == 0 || i % 2 == 1)
+                    .nonblocking(i % 5 == 0)
+                    .create()
+                    .unwrap();
+                if i % 7 == 0 {
+                    (&writer).write_all(b"x").unwrap();
+                    let _ = (&reader).read(&mut [0; 1]).unwrap();
+                }
+            }
+            let (count_after, slot_after) = (handle_count(), next_handle_slot());
+            print!("<begin>{count_before} {count_after} {slot_before} {slot_after}<end>");
+            io::stdout().flush().unwrap();
+        }
         "check-stdin" => {
             let mut input = Vec::new();
             io::stdin().read_to_end(&mut input).unwrap();
@@ -1117,22 +1178,29 @@ fn timed_writes_move_everything_to_a_slow_reader() {
 }
 
 #[test]
-fn timeouts_need_an_overlapped_end_and_a_non_zero_duration() {
+fn synchronous_ends_of_every_kind_time_out_and_a_zero_duration_is_refused() {
     let (sync_reader, sync_writer) = pipe().unwrap();
-    let (nt_sync_reader, _w) = PipeOptions::new().overlapped_writer(true).create().unwrap();
-    let (_r, nt_sync_writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+    let (nt_sync_reader, nt_writer) = PipeOptions::new().overlapped_writer(true).create().unwrap();
+    let (nt_reader, nt_sync_writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
     for reader in [&sync_reader, &nt_sync_reader] {
-        let err = reader.set_read_timeout(Some(TIMEOUT)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
-        assert!(err.to_string().contains("overlapped_reader"), "{err}");
-        assert_eq!(reader.read_timeout(), None);
+        reader.set_read_timeout(Some(TIMEOUT)).unwrap();
+        assert_eq!(reader.read_timeout().unwrap(), Some(TIMEOUT));
+        let started = Instant::now();
+        let err = { reader }.read(&mut [0; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(started.elapsed() >= TIMEOUT, "fired early");
     }
     for writer in [&sync_writer, &nt_sync_writer] {
-        let err = writer.set_write_timeout(Some(TIMEOUT)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
-        assert!(err.to_string().contains("overlapped_writer"), "{err}");
-        assert_eq!(writer.write_timeout(), None);
+        writer.set_write_timeout(Some(TIMEOUT)).unwrap();
+        assert_eq!(writer.write_timeout().unwrap(), Some(TIMEOUT));
+        let err = loop {
+            if let Err(err) = { writer }.write(&[7; 4096]) {
+                break err;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     }
+    drop((nt_writer, nt_reader));
     // None is always accepted: it is the default.
     sync_reader.set_read_timeout(None).unwrap();
     sync_writer.set_write_timeout(None).unwrap();
@@ -1173,36 +1241,364 @@ fn packet_mode_and_resizing_are_unsupported_and_say_what_to_do() {
     }
 }
 
+/// Creating and dropping 2000 NT pipes of every kind leaks no handle. The
+/// count is taken in a child process of its own (the `count-handles`
+/// helper), where no other test opens or closes handles meanwhile.
+/// `GetProcessHandleCount` reports 0 under wine 8, so there only the
+/// handle-slot measure means something; the test says which it checked.
 #[test]
 fn creating_and_dropping_nt_pipes_leaks_no_handle() {
     watchdog(|| {
-        // Warm up: the first calls may open handles that stay (DLLs, the
-        // wine server's caches).
-        for _ in 0..10 {
-            drop(PipeOptions::new().overlapped_reader(true).create().unwrap());
+        let output = helper_child(
+            "count-handles",
+            Stdio::null(),
+            Stdio::piped(),
+            Stdio::null(),
+        )
+        .output()
+        .unwrap();
+        assert!(output.status.success(), "{:?}", output.status);
+        let report =
+            String::from_utf8(between(&output.stdout, b"<begin>", b"<end>").to_vec()).unwrap();
+        let numbers: Vec<usize> = report.split(' ').map(|n| n.parse().unwrap()).collect();
+        let [count_before, count_after, slot_before, slot_after] = numbers[..] else {
+            panic!("report: {report}");
+        };
+        if count_before == 0 && count_after == 0 {
+            eprintln!("GetProcessHandleCount reports 0 (wine): only handle slots were checked");
+        } else {
+            // One leaked handle per pipe would be 2000 more.
+            assert!(
+                count_after <= count_before + 10,
+                "{count_before} handles before, {count_after} after 2000 pipes"
+            );
         }
-        let (count_before, slot_before) = (handle_count(), next_handle_slot());
-        for i in 0..2000 {
-            let (reader, writer) = PipeOptions::new()
-                .overlapped_reader(i % 2 == 0)
-                .overlapped_writer(i % 3 == 0 || i % 2 == 1)
-                .nonblocking(i % 5 == 0)
-                .create()
-                .unwrap();
-            if i % 7 == 0 {
-                (&writer).write_all(b"x").unwrap();
-                let _ = (&reader).read(&mut [0; 1]).unwrap();
-            }
-        }
-        let (count_after, slot_after) = (handle_count(), next_handle_slot());
-        // One leaked handle per pipe would be 2000 more.
-        assert!(
-            count_after <= count_before + 10,
-            "{count_before} handles before, {count_after} after 2000 pipes"
-        );
         assert!(
             slot_after <= slot_before + 64,
             "the next free handle slot moved from {slot_before} to {slot_after} over 2000 pipes"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// PIPE_NOWAIT as Windows has it: all-or-nothing writes, and a switch that
+// unread data refuses
+
+/// `PIPE_NOWAIT` takes a write only if all of it fits; pipekit writes less
+/// so that a write that can make progress does: 4× the capacity into an
+/// empty pipe moves bytes, and big writes go on until the pipe is full to
+/// the byte.
+#[test]
+fn a_nonblocking_write_larger_than_the_pipe_moves_what_fits() {
+    watchdog(|| {
+        for (name, mut reader, writer) in every_kind(Some(64 * 1024)) {
+            writer.set_nonblocking(true).unwrap();
+            let capacity = writer.capacity().unwrap();
+            let data = pattern(4 * capacity);
+            let n = (&writer)
+                .write(&data)
+                .unwrap_or_else(|err| panic!("{name}: {err}"));
+            assert!(n > capacity / 2 && n <= capacity, "{name}: wrote {n}");
+            // Writes of what is left fill the pipe exactly.
+            let mut written = n;
+            loop {
+                match (&writer).write(&data[written..]) {
+                    Ok(n) => written += n,
+                    Err(err) => {
+                        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{name}: {err}");
+                        break;
+                    }
+                }
+            }
+            assert_eq!(written, capacity, "{name}");
+            drop(writer);
+            let mut received = Vec::new();
+            reader.read_to_end(&mut received).unwrap();
+            assert!(received == data[..written], "{name}: bytes lost or changed");
+        }
+    });
+}
+
+/// Switching an end to `PIPE_NOWAIT` while the pipe holds unread data
+/// fails on Windows with `ERROR_PIPE_BUSY`; where it fails, the message says
+/// why. Wine accepts the switch, so there it is checked that it worked.
+#[test]
+fn switching_to_nonblocking_with_unread_data_works_or_says_why() {
+    let (reader, writer) = pipe().unwrap();
+    (&writer).write_all(b"unread").unwrap();
+    for result in [reader.set_nonblocking(true), writer.set_nonblocking(true)] {
+        match result {
+            Ok(()) => {}
+            Err(err) => {
+                assert!(err.to_string().contains("unread data"), "{err}");
+                return;
+            }
+        }
+    }
+    assert!(reader.nonblocking().unwrap() && writer.nonblocking().unwrap());
+}
+
+// ---------------------------------------------------------------------------
+// The communicate engine and PIPE_NOWAIT: served in its own mode, never
+// switched
+
+/// Runs `exchange` while another thread asks `clone` for its mode again and
+/// again; returns how many times it saw it blocking (`PIPE_WAIT`).
+fn blocking_sightings<T>(
+    clone: impl Fn() -> bool + Sync,
+    exchange: impl FnOnce() -> T,
+) -> (T, usize) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = 0;
+            while !done.load(Ordering::SeqCst) {
+                if !clone() {
+                    seen += 1;
+                }
+            }
+            seen
+        });
+        let result = exchange();
+        done.store(true, Ordering::SeqCst);
+        (result, watcher.join().unwrap())
+    })
+}
+
+/// An input the caller made nonblocking, with nobody reading until the
+/// deadline: its mode never changes (a clone sees `PIPE_NOWAIT` throughout
+/// and after), the deadline holds, and a resumed exchange delivers every
+/// byte once.
+#[test]
+fn a_nonblocking_input_keeps_its_mode_through_an_exchange() {
+    watchdog(|| {
+        let (reader, writer) = pipe().unwrap();
+        writer.set_nonblocking(true).unwrap();
+        let clone = writer.try_clone().unwrap();
+        let data = pattern(1 << 20);
+        let timeout = Duration::from_millis(300);
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator.input(writer, &data).timeout(timeout);
+        let started = Instant::now();
+        let (result, seen) =
+            blocking_sightings(|| clone.nonblocking().unwrap(), || communicator.run());
+        let err = result.unwrap_err();
+        assert!(
+            pipekit::communicate::DeadlinePassed::from_error(&err).is_some(),
+            "{err}"
+        );
+        assert!(started.elapsed() < timeout + Duration::from_secs(10));
+        assert_eq!(seen, 0, "the engine switched the shared mode");
+        assert!(clone.nonblocking().unwrap(), "the mode did not come back");
+        let written = communicator.bytes_written(0);
+        assert!(written > 0 && written < data.len() as u64, "{written}");
+        let collector = util::collect(reader);
+        communicator
+            .timeout(Duration::from_secs(3600))
+            .run()
+            .unwrap();
+        drop((communicator, clone));
+        util::assert_same(&collector.join().unwrap(), &data);
+    });
+}
+
+/// The same for an output: a nonblocking reader with bytes left unread at
+/// the deadline keeps its mode, and the rest arrives on resuming.
+#[test]
+fn a_nonblocking_output_keeps_its_mode_through_an_exchange() {
+    watchdog(|| {
+        let (reader, writer) = pipe().unwrap();
+        reader.set_nonblocking(true).unwrap();
+        let clone = reader.try_clone().unwrap();
+        (&writer).write_all(b"before").unwrap();
+        let mut sink = Vec::new();
+        let timeout = Duration::from_millis(300);
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator.output(reader, &mut sink).timeout(timeout);
+        let (result, seen) =
+            blocking_sightings(|| clone.nonblocking().unwrap(), || communicator.run());
+        let err = result.unwrap_err();
+        assert!(
+            pipekit::communicate::DeadlinePassed::from_error(&err).is_some(),
+            "{err}"
+        );
+        assert_eq!(seen, 0, "the engine switched the shared mode");
+        assert!(clone.nonblocking().unwrap());
+        (&writer).write_all(b" and after").unwrap();
+        drop(writer);
+        communicator
+            .timeout(Duration::from_secs(3600))
+            .run()
+            .unwrap();
+        drop(communicator);
+        assert_eq!(sink, b"before and after");
+    });
+}
+
+/// A writer made from `ChildStdin` (which std opens without
+/// `FILE_READ_ATTRIBUTES`) answers `nonblocking()` and `capacity()`, and
+/// reports the mode it was set to.
+#[test]
+fn a_writer_from_child_stdin_answers_mode_and_capacity() {
+    watchdog(|| {
+        let mut child = helper_child("check-stdin", Stdio::piped(), Stdio::null(), Stdio::null())
+            .spawn()
+            .unwrap();
+        let writer = PipeWriter::from(child.stdin.take().unwrap());
+        assert!(!writer.nonblocking().unwrap());
+        let capacity = writer.capacity().unwrap();
+        assert!(capacity > 0, "{capacity}");
+        writer.set_nonblocking(true).unwrap();
+        assert!(writer.nonblocking().unwrap());
+        assert!(writer.try_clone().unwrap().nonblocking().unwrap());
+        writer.set_nonblocking(false).unwrap();
+        assert!(!writer.nonblocking().unwrap());
+        drop(writer);
+        assert!(child.wait().unwrap().success());
+    });
+}
+
+/// A reader made from `ChildStdout` (which std opens without
+/// `FILE_WRITE_ATTRIBUTES`) can be made nonblocking and back.
+#[test]
+fn a_reader_from_child_stdout_can_be_made_nonblocking() {
+    watchdog(|| {
+        let mut child = helper_child("check-stdin", Stdio::piped(), Stdio::piped(), Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut reader = PipeReader::from(child.stdout.take().unwrap());
+        reader.set_nonblocking(true).unwrap();
+        assert!(reader.nonblocking().unwrap());
+        reader.set_nonblocking(false).unwrap();
+        assert!(!reader.nonblocking().unwrap());
+        drop(child.stdin.take());
+        let mut output = Vec::new();
+        reader.read_to_end(&mut output).unwrap();
+        assert_eq!(between(&output, b"<begin>", b"<end>"), b"0 bytes, differs");
+        assert!(child.wait().unwrap().success());
+    });
+}
+
+/// A child given overlapped ends as its stdin and stdout receives
+/// synchronous handles (it asks for its own handles' mode), and the bytes
+/// flow through both.
+#[test]
+fn a_child_given_overlapped_ends_gets_synchronous_handles() {
+    watchdog(|| {
+        let options = || {
+            PipeOptions::new()
+                .overlapped_reader(true)
+                .overlapped_writer(true)
+                .create()
+                .unwrap()
+        };
+        let ((in_reader, in_writer), (mut out_reader, out_writer)) = (options(), options());
+        let mut command = helper_child(
+            "stdio-mode",
+            Stdio::from(in_reader),
+            Stdio::from(out_writer),
+            Stdio::piped(),
+        );
+        let mut child = command.spawn().unwrap();
+        drop(command);
+        (&in_writer).write_all(b"through both relays").unwrap();
+        drop(in_writer);
+        let mut output = Vec::new();
+        out_reader.read_to_end(&mut output).unwrap();
+        let mut report = Vec::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_end(&mut report)
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(between(&report, b"<begin>", b"<end>"), b"sync sync");
+        assert!(
+            find(&output, b"through both relays").is_some(),
+            "{}",
+            String::from_utf8_lossy(&output)
+        );
+    });
+}
+
+/// A named pipe whose server has disconnected its client (a foreign pipe
+/// pipekit did not make) fails reads with `ERROR_PIPE_NOT_CONNECTED`: end of
+/// file, as a pipe whose writers are gone.
+#[test]
+fn a_disconnected_named_pipe_reads_as_end_of_file() {
+    watchdog(|| {
+        let (server, _client) = named_pipe(true, 4096, 4096);
+        // SAFETY: `server` is an open server end of a named pipe.
+        let disconnected = unsafe {
+            windows_sys::Win32::System::Pipes::DisconnectNamedPipe(server.as_raw_handle() as HANDLE)
+        };
+        assert_ne!(disconnected, 0, "{}", io::Error::last_os_error());
+        let reader = PipeReader::from(server);
+        assert_eq!((&reader).read(&mut [0; 8]).unwrap(), 0);
+    });
+}
+
+/// A sink that fails every write.
+struct FailingSink;
+
+impl Write for FailingSink {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::Other, "the sink failed"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A read that completes as the exchange stops at its deadline (an
+/// overlapped read started with data waiting completes at once, and the
+/// deadline has passed before the engine looks again) still goes to its
+/// sink, and the sink's error ends the exchange instead of being thrown
+/// away behind a resumable deadline.
+#[test]
+fn a_sink_error_at_the_deadline_is_not_thrown_away() {
+    watchdog(|| {
+        let (reader, writer) = PipeOptions::new().overlapped_reader(true).create().unwrap();
+        (&writer).write_all(b"data").unwrap();
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator
+            .output(reader, pipekit::communicate::Sink::writer(FailingSink))
+            .timeout(Duration::from_nanos(1));
+        let err = communicator.run().unwrap_err();
+        assert!(
+            pipekit::communicate::DeadlinePassed::from_error(&err).is_none(),
+            "the sink's error was dropped for the deadline: {err}"
+        );
+        assert!(err.to_string().contains("the sink failed"), "{err}");
+        drop(writer);
+    });
+}
+
+/// A writer made from `ChildStdin` that the caller made nonblocking feeds a
+/// child through the engine, which serves it in its own mode: every byte
+/// arrives, and the exchange ends when the child has read them, before its
+/// deadline.
+#[test]
+fn a_nonblocking_child_stdin_feeds_the_child_in_its_own_mode() {
+    watchdog(|| {
+        let mut child = helper_child("check-stdin", Stdio::piped(), Stdio::piped(), Stdio::null())
+            .spawn()
+            .unwrap();
+        let writer = PipeWriter::from(child.stdin.take().unwrap());
+        writer.set_nonblocking(true).unwrap();
+        let data = pattern(BIG);
+        let mut output = Vec::new();
+        let mut communicator = pipekit::communicate::Communicator::new();
+        communicator
+            .input(writer, &data)
+            .output(PipeReader::from(child.stdout.take().unwrap()), &mut output)
+            .timeout(Duration::from_secs(50));
+        communicator.run().unwrap();
+        drop(communicator);
+        assert!(child.wait().unwrap().success());
+        let report = between(&output, b"<begin>", b"<end>");
+        assert_eq!(report, format!("{BIG} bytes, same").as_bytes());
     });
 }

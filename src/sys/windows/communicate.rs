@@ -13,7 +13,10 @@
 //!   before it is cancelled; the count of a cancelled write then has to
 //!   include those bytes, which wine's does not (it reports 0, and resuming
 //!   would send them again). The cap keeps that to writes into a pipe that
-//!   is not empty.
+//!   is not empty. When other writers share the pipe, a write can wait
+//!   behind theirs even so, and a reader can take part of it before it is
+//!   cancelled: resuming after the deadline then sends those bytes again.
+//!   Delivery across a resume is at-least-once, not exact, in that case.
 //! - A synchronous end (`pipe()`, `CreatePipe`) blocks in `ReadFile` and
 //!   `WriteFile`, so it gets a helper thread for the duration of the call,
 //!   started at its first operation. The helper does one call at a time on a
@@ -44,9 +47,40 @@
 //! before it could be cancelled is accounted for as usual, so that the
 //! next `drive` resumes exactly. Then the helpers are joined.
 //!
-//! An end in `PIPE_NOWAIT` mode would fail at once instead of waiting, so it
-//! is switched to `PIPE_WAIT` for the exchange and back before it is closed
-//! or `drive` returns, as the Unix engine does with `O_NONBLOCK`.
+//! The engine changes no pipe's mode. `PIPE_WAIT`/`PIPE_NOWAIT` belongs to
+//! the file object, which every duplicate of the handle shares (clones, a
+//! child's inherited copy), so switching it, even for a moment, would be
+//! seen outside; and switching to `PIPE_NOWAIT` fails with
+//! `ERROR_PIPE_BUSY` while the pipe holds unread data, so a switch back
+//! after an exchange that left bytes unread would fail. pipekit knows no
+//! call that gives the engine a file object of its own for the same pipe
+//! end: an open relative to a pipe handle with an empty name
+//! (`NtOpenFile`/`NtCreateFile`) is how a pipe's *client* end is opened
+//! (`nt.rs` makes every NT pipe's writer that way), so it yields a new
+//! client of the pipe, which a one-instance pipe refuses, never a second
+//! file object for an existing end; duplicates share the file object by
+//! definition. So an end the caller made
+//! nonblocking is served in its own mode, which never waits: a read finds
+//! it empty (`ERROR_NO_DATA`), or a write finds too little room (0 bytes
+//! written, all or nothing). A write that does not fit is tried again at
+//! once with half as many bytes, down to one, so that whatever room there
+//! is gets used; an end that found nothing to do, which signals nothing
+//! when it can do something, is tried again after 1 ms, doubling up to
+//! 16 ms while it stays idle (so such an end can be up to 16 ms late to
+//! notice data or room, and costs one call per try).
+//!
+//! Shared pipes: two clones of one reader given as two outputs (or of one
+//! writer as two inputs) are served as two ends; each byte lands in one of
+//! the sinks. On a synchronous end the second call waits for the first on
+//! the file object's lock, and the cancellation at the deadline reaches it
+//! once the first has been cancelled. What is not bounded by the deadline:
+//! the capacity query of an input pipekit did not create, before the
+//! exchange starts (pipekit knows the size of its own pipes), and the wait
+//! for a helper to report back after `CancelSynchronousIo`, both of which
+//! wait behind another thread's blocking call on the same synchronous end
+//! (a thread outside the exchange reading or writing a clone); the engine
+//! cannot return before its helper is out of its call, because the call
+//! writes into the helper's buffer and the byte count must be kept.
 
 use std::io;
 use std::mem;
@@ -71,7 +105,7 @@ use super::{
     abort_in_flight, cvt, is_error, new_event, pending, read_result, start, wait_millis,
     write_result, Mode, Pipe, Transfer,
 };
-use crate::communicate::{Input, OutputPipe, Target};
+use crate::communicate::{deadline_passed, DeadlinePassed, Input, OutputPipe, Target};
 
 /// A helper's buffer, and so the most one of its calls moves; also the cap
 /// of an overlapped write when the pipe's capacity cannot be asked (std's
@@ -83,8 +117,15 @@ const CHUNK: usize = 64 * 1024;
 /// request and entering the call, where there is nothing to cancel yet.
 const CANCEL_RETRY: Duration = Duration::from_millis(1);
 
-/// The stack a helper thread reserves: it only locks, calls and signals.
-const HELPER_STACK: usize = 64 * 1024;
+/// How long an end in `PIPE_NOWAIT` mode that found nothing to do waits
+/// before it is tried again: the first time, and at most.
+const MIN_BACKOFF: Duration = Duration::from_millis(1);
+const MAX_BACKOFF: Duration = Duration::from_millis(16);
+
+/// The stack a helper thread reserves. It only locks, calls and signals,
+/// but security products hook `ReadFile`/`WriteFile` and run their hooks on
+/// the caller's stack; 256 KiB is room for them.
+const HELPER_STACK: usize = 256 * 1024;
 
 pub(crate) fn drive(
     inputs: &mut [Input<'_>],
@@ -98,10 +139,21 @@ pub(crate) fn drive(
     }
     let mut engine = Engine::new(inputs, outputs)?;
     let result = engine.prepare().and_then(|()| engine.run(deadline));
-    engine.stop();
-    result
-    // Dropping the engine switches ends back to `PIPE_NOWAIT` and joins the
-    // helpers.
+    let stopped = engine.stop();
+    match (result, stopped) {
+        // An error of a pipe or a sink ends the exchange, whatever happened
+        // while stopping.
+        (Err(err), _) if DeadlinePassed::from_error(&err).is_none() => Err(err),
+        // A read or write that completed as the exchange stopped failed, or
+        // its sink did: that ends the exchange, even at the deadline, which
+        // would otherwise leave it resumable without those bytes.
+        (_, Err(err)) => Err(err),
+        // The deadline, counting the pipes still open after the operations
+        // that completed as it stopped (end of file closes one).
+        (Err(_), Ok(())) => Err(deadline_passed(engine.open())),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+    // Dropping the engine joins the helpers.
 }
 
 /// The exchange: the bookkeeping, and the state of each open end (`None`
@@ -135,7 +187,7 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
     }
 
     /// Sets up an `End` for every open pipe. On failure, the ends set up so
-    /// far are in place, for `Drop` to restore.
+    /// far are in place, for `Drop` to stop.
     fn prepare(&mut self) -> io::Result<()> {
         let event = SharedHandle(self.event());
         for input in self.inputs.iter() {
@@ -161,11 +213,20 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
             if open == 0 {
                 return Ok(());
             }
-            let timeout =
-                crate::communicate::time_left(deadline, open)?.map_or(INFINITE, wait_millis);
+            let left = crate::communicate::time_left(deadline, open)?;
             if started {
                 continue;
             }
+            // An end in `PIPE_NOWAIT` mode signals nothing when it becomes
+            // ready: it is tried again at its retry time.
+            let retry = self
+                .next_retry()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            let timeout = match (left, retry) {
+                (Some(left), Some(retry)) => wait_millis(left.min(retry)),
+                (None, Some(wait)) | (Some(wait), None) => wait_millis(wait),
+                (None, None) => INFINITE,
+            };
             // SAFETY: the event is open. A timeout just means another round,
             // where the monotonic clock decides whether the deadline passed.
             cvt(unsafe { WaitForSingleObject(self.event(), timeout) })?;
@@ -194,8 +255,9 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
     /// was started (which resets the event).
     fn refill(&mut self) -> io::Result<bool> {
         let mut started = false;
+        let now = Instant::now();
         for (input, slot) in self.inputs.iter_mut().zip(&mut self.ins) {
-            let Some(end) = slot.as_mut().filter(|end| !end.busy) else {
+            let Some(end) = slot.as_mut().filter(|end| end.ready(now)) else {
                 continue;
             };
             match input.next()? {
@@ -205,7 +267,7 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
             }
         }
         for (output, slot) in self.outputs.iter_mut().zip(&mut self.outs) {
-            let Some(end) = slot.as_mut().filter(|end| !end.busy) else {
+            let Some(end) = slot.as_mut().filter(|end| end.ready(now)) else {
                 continue;
             };
             if let Some((_, target)) = output.next() {
@@ -215,6 +277,18 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
         Ok(started)
     }
 
+    /// The earliest time at which an end in `PIPE_NOWAIT` mode is to be
+    /// tried again.
+    fn next_retry(&self) -> Option<Instant> {
+        let idle = self
+            .ins
+            .iter()
+            .chain(&self.outs)
+            .flatten()
+            .filter(|end| !end.busy);
+        idle.filter_map(|end| end.retry_at).min()
+    }
+
     /// How many pipes are still open.
     fn open(&self) -> usize {
         let inputs = self.inputs.iter().filter(|input| input.pipe().is_some());
@@ -222,11 +296,11 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
         inputs.count() + outputs.count()
     }
 
-    /// Stops every operation and accounts for those that completed first.
-    /// Their errors are dropped: the exchange is ending with its own result.
-    fn stop(&mut self) {
+    /// Stops every operation and accounts for those that completed first,
+    /// returning the first error among them.
+    fn stop(&mut self) -> io::Result<()> {
         self.quiesce();
-        let _ = self.reap();
+        self.reap()
     }
 
     /// Stops every operation: cancels them, and waits until each has
@@ -259,32 +333,18 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
 
 impl Drop for Engine<'_, '_, '_> {
     /// Runs on every exit, a panic included: no operation outlives `drive`,
-    /// each end gets its mode back, and the helpers are joined (when their
-    /// `End`s drop).
+    /// and the helpers are joined (when their `End`s drop).
     fn drop(&mut self) {
         self.quiesce();
-        for (input, slot) in self.inputs.iter().zip(&mut self.ins) {
-            retire(slot, input.pipe().map(|pipe| pipe.inner()));
-        }
-        for (output, slot) in self.outputs.iter().zip(&mut self.outs) {
-            retire(slot, output.pipe().map(|pipe| pipe.inner()));
-        }
-    }
-}
-
-/// Drops an idle end (joining its helper), then switches its pipe back to
-/// `PIPE_NOWAIT` if the engine switched it. Best effort: the exchange's own
-/// result matters more.
-fn retire(slot: &mut Option<End>, pipe: Option<&Pipe>) {
-    let restore = slot.take().is_some_and(|end| end.restore);
-    if let (true, Some(pipe)) = (restore, pipe) {
-        let _ = pipe.set_nonblocking(true);
+        self.ins.clear();
+        self.outs.clear();
     }
 }
 
 /// Ends an input: everything was written, or (`early`) the reader is gone.
+/// Its `End` is dropped (joining its helper) before the pipe is closed.
 fn close_input(input: &mut Input<'_>, slot: &mut Option<End>, early: bool) {
-    retire(slot, input.pipe().map(|pipe| pipe.inner()));
+    *slot = None;
     drop(input.close(early));
 }
 
@@ -294,6 +354,23 @@ fn finish_write(
     slot: &mut Option<End>,
     done: io::Result<usize>,
 ) -> io::Result<()> {
+    let done = match done {
+        // `PIPE_NOWAIT` and not all of it fits: try half as much at once,
+        // and once not even one byte fits, wait for the reader.
+        Ok(0) => {
+            if let Some(end) = slot {
+                end.no_room();
+            }
+            return Ok(());
+        }
+        Ok(n) => {
+            if let Some(end) = slot {
+                end.progress();
+            }
+            Ok(n)
+        }
+        Err(err) => Err(err),
+    };
     match write_result(done) {
         Ok(n) => input.advance(n),
         // The reader is gone (ERROR_NO_DATA, or ERROR_BROKEN_PIPE for a
@@ -315,14 +392,22 @@ fn finish_read(
     match read_result(done) {
         // End of file: the pipe is closed.
         Ok(0) => {
-            retire(slot, output.pipe().map(|pipe| pipe.inner()));
+            *slot = None;
             output.commit(0)
         }
         Ok(n) => {
             if let Some(end) = slot {
                 end.land(output, n);
+                end.progress();
             }
             output.commit(n)
+        }
+        // `PIPE_NOWAIT` and empty: wait for the writer.
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+            if let Some(end) = slot {
+                end.back_off();
+            }
+            Ok(())
         }
         Err(err) if nothing_moved(&err) => Ok(()),
         Err(err) => Err(err),
@@ -367,8 +452,13 @@ struct End {
     busy: bool,
     /// The most one write moves (inputs only).
     chunk: usize,
-    /// The engine switched the pipe from `PIPE_NOWAIT` to `PIPE_WAIT`.
-    restore: bool,
+    /// The most the next write moves: `chunk`, or less after a
+    /// `PIPE_NOWAIT` write found too little room.
+    fit: usize,
+    /// When an end in `PIPE_NOWAIT` mode that found nothing to do is to be
+    /// tried again, and how long it waited last time.
+    retry_at: Option<Instant>,
+    backoff: Duration,
 }
 
 enum Io {
@@ -377,16 +467,10 @@ enum Io {
 }
 
 impl End {
-    /// Sets up `pipe` for the exchange: switched to `PIPE_WAIT` if need be,
-    /// and, for an input (`write`), its write cap.
+    /// Sets up `pipe` for the exchange: for an input (`write`), its write
+    /// cap, which only a pipe pipekit did not create has to be asked for.
     fn new(pipe: &Pipe, write: bool, event: SharedHandle) -> io::Result<End> {
-        // An end that cannot be asked (std's `ChildStdin` lacks
-        // FILE_READ_ATTRIBUTES) is taken as waiting, as std makes it.
-        let restore = pipe.nonblocking().unwrap_or(false);
-        if restore {
-            pipe.set_nonblocking(false)?;
-        }
-        let capacity = match write.then(|| pipe.capacity()) {
+        let capacity = match write.then(|| pipe.write_capacity()) {
             Some(Ok(capacity)) if capacity > 0 => capacity,
             _ => CHUNK,
         };
@@ -402,14 +486,46 @@ impl End {
             io,
             busy: false,
             chunk,
-            restore,
+            fit: chunk,
+            retry_at: None,
+            backoff: Duration::ZERO,
         })
+    }
+
+    /// Whether an operation can be started: none is out, and the end is not
+    /// waiting for its retry time.
+    fn ready(&self, now: Instant) -> bool {
+        !self.busy && self.retry_at.map_or(true, |at| at <= now)
+    }
+
+    /// An operation moved bytes: full-size writes, no waiting.
+    fn progress(&mut self) {
+        (self.fit, self.retry_at, self.backoff) = (self.chunk, None, Duration::ZERO);
+    }
+
+    /// A `PIPE_NOWAIT` write of `fit` bytes found too little room: half as
+    /// much next, at once, down to one byte; then wait and start over.
+    fn no_room(&mut self) {
+        if self.fit > 1 {
+            self.fit /= 2;
+        } else {
+            self.fit = self.chunk;
+            self.back_off();
+        }
+    }
+
+    /// A `PIPE_NOWAIT` end found nothing to do and will not signal when it
+    /// can: try again after 1 ms, doubling up to `MAX_BACKOFF` while it
+    /// stays idle.
+    fn back_off(&mut self) {
+        self.backoff = (self.backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+        self.retry_at = Instant::now().checked_add(self.backoff);
     }
 
     /// Starts writing the first bytes of `bytes`, which is not empty.
     /// Returns whether an overlapped operation was started.
     fn start_write(&mut self, bytes: &[u8]) -> io::Result<bool> {
-        let len = bytes.len().min(self.chunk);
+        let len = bytes.len().min(self.fit);
         let overlapped = match &mut self.io {
             Io::Overlapped(overlapped) => {
                 // SAFETY: the source's bytes stay in place and unchanged

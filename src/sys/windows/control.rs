@@ -4,9 +4,10 @@
 
 use std::io;
 use std::ptr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::ERROR_BROKEN_PIPE;
+use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_BROKEN_PIPE, ERROR_PIPE_BUSY};
 use windows_sys::Win32::System::Pipes::{
     GetNamedPipeHandleStateW, GetNamedPipeInfo, PeekNamedPipe, SetNamedPipeHandleState,
     PIPE_NOWAIT, PIPE_READMODE_BYTE, PIPE_SERVER_END, PIPE_WAIT,
@@ -14,7 +15,7 @@ use windows_sys::Win32::System::Pipes::{
 
 use super::{
     create_pipe, cvt, is_error, nt, read_result, write_result, Mode, Pipe, Role, Transfer,
-    PIPE_SIZE,
+    MODE_NOWAIT, MODE_UNKNOWN, MODE_WAIT, PIPE_SIZE,
 };
 use crate::error::{explain, unsupported};
 use crate::PipeOptions;
@@ -85,16 +86,20 @@ fn nt_pipe(
         }
     };
     Ok((
-        Pipe {
-            handle: reader,
-            mode: mode(overlapped_reader),
-            role: Role::Reader,
-        },
-        Pipe {
-            handle: writer,
-            mode: mode(overlapped_writer),
-            role: Role::Writer,
-        },
+        Pipe::with(
+            reader,
+            mode(overlapped_reader),
+            Role::Reader,
+            MODE_WAIT,
+            quota as usize,
+        ),
+        Pipe::with(
+            writer,
+            mode(overlapped_writer),
+            Role::Writer,
+            MODE_WAIT,
+            quota as usize,
+        ),
     ))
 }
 
@@ -116,15 +121,33 @@ impl Pipe {
         let mode = PIPE_READMODE_BYTE | wait;
         // SAFETY: `mode` is a readable local; NULL leaves the collection
         // settings (which only remote pipes have) unchanged.
-        cvt(unsafe { SetNamedPipeHandleState(self.raw(), &mode, ptr::null(), ptr::null()) })
-            .map(drop)
+        let set =
+            cvt(unsafe { SetNamedPipeHandleState(self.raw(), &mode, ptr::null(), ptr::null()) });
+        match set {
+            Ok(_) => {
+                let known = if nonblocking { MODE_NOWAIT } else { MODE_WAIT };
+                self.wait_mode.store(known, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(err) if nonblocking && is_error(&err, ERROR_PIPE_BUSY) => Err(explain(
+                err,
+                "pipekit: Windows refuses to switch a pipe end to nonblocking mode \
+                 (PIPE_NOWAIT) while the pipe holds unread data or a read is waiting on it \
+                 (ERROR_PIPE_BUSY); switch it before the data arrives, or after it is read"
+                    .to_string(),
+            )),
+            Err(err) => Err(err),
+        }
     }
 
+    /// The mode as the system reports it; where the handle may not be asked
+    /// (no `FILE_READ_ATTRIBUTES`), the mode pipekit knows it is in: the one
+    /// the pipe was created in, or the one pipekit last set.
     pub(crate) fn nonblocking(&self) -> io::Result<bool> {
         let mut state = 0;
         // SAFETY: `state` is a writable local; every other out-pointer is
         // optional and NULL, with a user name buffer of size 0.
-        cvt(unsafe {
+        let asked = cvt(unsafe {
             GetNamedPipeHandleStateW(
                 self.raw(),
                 &mut state,
@@ -134,8 +157,14 @@ impl Pipe {
                 ptr::null_mut(),
                 0,
             )
-        })?;
-        Ok(state & PIPE_NOWAIT != 0)
+        });
+        match (asked, self.wait_mode.load(Ordering::Relaxed)) {
+            (Ok(_), _) => Ok(state & PIPE_NOWAIT != 0),
+            (Err(err), known) if is_error(&err, ERROR_ACCESS_DENIED) && known != MODE_UNKNOWN => {
+                Ok(known == MODE_NOWAIT)
+            }
+            (Err(err), _) => Err(err),
+        }
     }
 
     /// The quota of the buffer that writers fill and readers drain: inbound
@@ -154,6 +183,19 @@ impl Pipe {
                 &mut inbound,
                 ptr::null_mut(),
             )
+        })
+        .map_err(|err| {
+            if is_error(&err, ERROR_ACCESS_DENIED) {
+                explain(
+                    err,
+                    "pipekit: Windows does not tell the capacity of a pipe end opened without \
+                     FILE_READ_ATTRIBUTES (such as the writer std makes for a child's standard \
+                     input, where the system refuses to add the right)"
+                        .to_string(),
+                )
+            } else {
+                err
+            }
         })?;
         let server = flags & PIPE_SERVER_END != 0;
         let size = if server == (self.role == Role::Reader) {
@@ -195,21 +237,13 @@ impl Pipe {
         }
     }
 
-    /// Only an overlapped operation can be given up on (`CancelIoEx`) and
-    /// leave the pipe as it was.
+    /// Every end can time out: an overlapped operation is cancelled with
+    /// `CancelIoEx`, a synchronous one with `CancelSynchronousIo`.
     pub(crate) fn check_timeouts(&self) -> io::Result<()> {
-        match self.mode {
-            Mode::Overlapped => Ok(()),
-            Mode::Synchronous => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "pipekit: timeouts on a synchronous Windows pipe end are not supported; \
-                 create it with PipeOptions::overlapped_reader(true) or overlapped_writer(true)",
-            )),
-        }
+        Ok(())
     }
 
     /// A read that is cancelled if it has not completed within `timeout`.
-    /// (On a synchronous end, which `check_timeouts` rejects, a plain read.)
     pub(crate) fn read_timeout(&self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -219,8 +253,7 @@ impl Pipe {
 
     /// A write of at most the pipe's capacity that is cancelled if it has
     /// not completed within `timeout`; the bytes it moved before that are
-    /// reported. (On a synchronous end, which `check_timeouts` rejects, a
-    /// plain write.)
+    /// reported.
     ///
     /// Why the cap: a pipe write stays pending until what is left of it
     /// fits the pipe's buffer. A write larger than the buffer therefore
@@ -236,7 +269,7 @@ impl Pipe {
         if buf.is_empty() {
             return Ok(0);
         }
-        let len = match self.capacity() {
+        let len = match self.write_capacity() {
             Ok(capacity) if capacity > 0 => buf.len().min(capacity),
             // A size that cannot be asked (a server end opened for writing
             // only, such as std's `ChildStdin`, lacks FILE_READ_ATTRIBUTES):

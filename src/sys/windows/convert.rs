@@ -75,10 +75,12 @@ macro_rules! handle_impls {
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
         impl From<$end> for std::io::$end {
-            /// Hands the end to std; no system call. std reads and writes
-            /// it as a synchronous handle, so hand it only an end that is.
+            /// Hands the end to std, which reads and writes it as a
+            /// synchronous handle: a synchronous end as it is (no system
+            /// call); an overlapped one through a synchronous pipe and a
+            /// thread that relays between the two, as `Into<Stdio>` does.
             fn from(end: $end) -> Self {
-                Self::from(end.into_inner().handle)
+                Self::from(end.into_inner().into_synchronous())
             }
         }
     };
@@ -89,24 +91,31 @@ handle_impls!(PipeWriter, Role::Writer);
 
 impl From<ChildStdout> for PipeReader {
     /// Takes over a child's standard output pipe, which std opens for
-    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
+    /// overlapped I/O (one `NtQueryInformationFile` confirms the mode) and
+    /// without the right to change its mode: the handle is duplicated with
+    /// `FILE_WRITE_ATTRIBUTES` added where the system allows it.
     fn from(stdout: ChildStdout) -> Self {
-        Self::from_inner(Pipe::from_foreign(OwnedHandle::from(stdout), Role::Reader))
+        Self::from_inner(Pipe::from_child_output(OwnedHandle::from(stdout)))
     }
 }
 
 impl From<ChildStderr> for PipeReader {
     /// Takes over a child's standard error pipe, which std opens for
-    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
+    /// overlapped I/O (one `NtQueryInformationFile` confirms the mode) and
+    /// without the right to change its mode: the handle is duplicated with
+    /// `FILE_WRITE_ATTRIBUTES` added where the system allows it.
     fn from(stderr: ChildStderr) -> Self {
-        Self::from_inner(Pipe::from_foreign(OwnedHandle::from(stderr), Role::Reader))
+        Self::from_inner(Pipe::from_child_output(OwnedHandle::from(stderr)))
     }
 }
 
 impl From<ChildStdin> for PipeWriter {
     /// Takes over a child's standard input pipe, which std opens for
-    /// overlapped I/O; one `NtQueryInformationFile` confirms the mode.
+    /// overlapped I/O (one `NtQueryInformationFile` confirms the mode) and
+    /// without the right to ask its mode and size: the handle is duplicated
+    /// with `FILE_READ_ATTRIBUTES` added where the system allows it, and its
+    /// mode is tracked from std's `PIPE_WAIT` otherwise.
     fn from(stdin: ChildStdin) -> Self {
-        Self::from_inner(Pipe::from_foreign(OwnedHandle::from(stdin), Role::Writer))
+        Self::from_inner(Pipe::from_child_stdin(OwnedHandle::from(stdin)))
     }
 }

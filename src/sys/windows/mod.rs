@@ -27,6 +27,7 @@ mod control;
 mod convert;
 pub(crate) mod job;
 mod nt;
+mod timer;
 
 pub(crate) use control::create;
 
@@ -39,6 +40,9 @@ use std::os::windows::io::{
 };
 use std::process::Stdio;
 use std::ptr;
+use std::sync::atomic::AtomicU8;
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use windows_sys::core::BOOL;
@@ -46,13 +50,20 @@ use windows_sys::Wdk::Storage::FileSystem::{
     FileModeInformation, NtQueryInformationFile, FILE_MODE_INFORMATION, FILE_SYNCHRONOUS_IO_ALERT,
     FILE_SYNCHRONOUS_IO_NONALERT,
 };
+use windows_sys::Win32::Foundation::DuplicateHandle;
 use windows_sys::Win32::Foundation::{
-    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_NO_DATA, ERROR_OPERATION_ABORTED, HANDLE,
-    INVALID_HANDLE_VALUE, STATUS_PENDING, STATUS_SUCCESS, WAIT_FAILED, WAIT_OBJECT_0,
+    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_NO_DATA, ERROR_OPERATION_ABORTED,
+    ERROR_PIPE_NOT_CONNECTED, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING, STATUS_SUCCESS,
+    WAIT_FAILED, WAIT_OBJECT_0,
 };
-use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
+use windows_sys::Win32::Storage::FileSystem::{
+    ReadFile, WriteFile, FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_READ_ATTRIBUTES,
+    FILE_WRITE_ATTRIBUTES,
+};
 use windows_sys::Win32::System::Pipes::CreatePipe;
-use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject, INFINITE};
+use windows_sys::Win32::System::Threading::{
+    CreateEventW, GetCurrentProcess, WaitForSingleObject, INFINITE,
+};
 use windows_sys::Win32::System::IO::{
     CancelIoEx, GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED,
 };
@@ -61,6 +72,11 @@ use windows_sys::Win32::System::IO::{
 /// 4 KiB, which a child fills far sooner than a 64 KiB Unix pipe; std's own
 /// child pipes use 64 KiB too.
 const PIPE_SIZE: u32 = 64 * 1024;
+
+/// The most one untimed write hands the kernel. A pipe write is copied into
+/// one allocation from the kernel's non-paged pool, so a huge buffer would
+/// pin as much of it; a partial write is legal, and `write_all` loops.
+const MAX_WRITE: usize = 1024 * 1024;
 
 /// The return values of the Win32 calls this backend makes, each of which
 /// has one value that means "failed, see `GetLastError`".
@@ -121,6 +137,12 @@ impl Mode {
     /// that has no file object) is taken as synchronous, which is how
     /// `ReadFile`/`WriteFile` treat such handles too.
     fn of(handle: BorrowedHandle<'_>) -> Mode {
+        // A console pseudo-handle (Windows 7 and earlier: the low two bits
+        // set) is no kernel handle; the console is read and written
+        // synchronously.
+        if handle.as_raw_handle() as usize & 3 == 3 {
+            return Mode::Synchronous;
+        }
         let mut status_block: IO_STATUS_BLOCK = IO_STATUS_BLOCK::default();
         let mut info = FILE_MODE_INFORMATION::default();
         // SAFETY: `status_block` and `info` are writable locals of the types
@@ -158,7 +180,25 @@ pub(crate) struct Pipe {
     handle: OwnedHandle,
     mode: Mode,
     role: Role,
+    /// Whether pipekit last set `PIPE_NOWAIT` (true) or `PIPE_WAIT` (false)
+    /// on this end or a pipekit clone of it, where known: what
+    /// `nonblocking` answers when the handle may not be asked. Shared by
+    /// clones, which share the file object and so the mode.
+    wait_mode: Arc<AtomicU8>,
+    /// The buffer quota pipekit asked for when it created the pipe, 0 for a
+    /// pipe it did not create. It caps timed writes and the engine's writes
+    /// without a `GetNamedPipeInfo`, which on a synchronous end would wait
+    /// behind another thread's blocking call. (Microsoft documents that the
+    /// system may round a quota up to its allocation granularity, or clamp
+    /// it to its minimum or maximum; a write capped at the quota asked then
+    /// still fits an empty pipe unless the quota was clamped down.)
+    quota: usize,
 }
+
+/// What `Pipe::wait_mode` knows.
+const MODE_UNKNOWN: u8 = 0;
+const MODE_WAIT: u8 = 1;
+const MODE_NOWAIT: u8 = 2;
 
 impl fmt::Debug for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,7 +214,53 @@ impl Pipe {
     /// was opened.
     fn from_foreign(handle: OwnedHandle, role: Role) -> Pipe {
         let mode = Mode::of(handle.as_handle());
-        Pipe { handle, mode, role }
+        Pipe::with(handle, mode, role, MODE_UNKNOWN, 0)
+    }
+
+    /// A `Pipe` of `handle`, whose mode is known to be `wait_mode`
+    /// (`MODE_*`), created with the buffer quota `quota` (0: unknown).
+    fn with(handle: OwnedHandle, mode: Mode, role: Role, wait_mode: u8, quota: usize) -> Pipe {
+        Pipe {
+            handle,
+            mode,
+            role,
+            wait_mode: Arc::new(AtomicU8::new(wait_mode)),
+            quota,
+        }
+    }
+
+    /// The most a write can move into this pipe when it is empty, without
+    /// asking the system where pipekit knows it: the quota it created the
+    /// pipe with, else the capacity the system reports.
+    fn write_capacity(&self) -> io::Result<usize> {
+        match self.quota {
+            0 => self.capacity(),
+            quota => Ok(quota),
+        }
+    }
+
+    /// Takes over the write end of a child's standard input pipe, which std
+    /// creates in `PIPE_WAIT` mode and opens without `FILE_READ_ATTRIBUTES`
+    /// (so neither its mode nor its size may be asked). A duplicate with
+    /// that right added replaces it where the system grants it; where it
+    /// does not, the mode is tracked from std's `PIPE_WAIT` on.
+    fn from_child_stdin(handle: OwnedHandle) -> Pipe {
+        let access = FILE_GENERIC_WRITE | FILE_READ_ATTRIBUTES;
+        let handle = with_access(&handle, access).unwrap_or(handle);
+        let mode = Mode::of(handle.as_handle());
+        Pipe::with(handle, mode, Role::Writer, MODE_WAIT, 0)
+    }
+
+    /// Takes over the read end of a child's standard output or error pipe,
+    /// which std creates in `PIPE_WAIT` mode and opens without
+    /// `FILE_WRITE_ATTRIBUTES` (so it may not be made nonblocking). A
+    /// duplicate with that right added replaces it where the system grants
+    /// it.
+    fn from_child_output(handle: OwnedHandle) -> Pipe {
+        let access = FILE_GENERIC_READ | FILE_WRITE_ATTRIBUTES;
+        let handle = with_access(&handle, access).unwrap_or(handle);
+        let mode = Mode::of(handle.as_handle());
+        Pipe::with(handle, mode, Role::Reader, MODE_WAIT, 0)
     }
 
     /// The raw handle, for the calls that take one.
@@ -207,16 +293,20 @@ fn create_pipe(size: u32) -> io::Result<(Pipe, Pipe)> {
         )
     };
     Ok((
-        Pipe {
-            handle: read,
-            mode: Mode::Synchronous,
-            role: Role::Reader,
-        },
-        Pipe {
-            handle: write,
-            mode: Mode::Synchronous,
-            role: Role::Writer,
-        },
+        Pipe::with(
+            read,
+            Mode::Synchronous,
+            Role::Reader,
+            MODE_WAIT,
+            size as usize,
+        ),
+        Pipe::with(
+            write,
+            Mode::Synchronous,
+            Role::Writer,
+            MODE_WAIT,
+            size as usize,
+        ),
     ))
 }
 
@@ -252,6 +342,32 @@ fn dup_std(handle: BorrowedHandle<'_>, stream: &str, role: Role) -> io::Result<P
     Ok(Pipe::from_foreign(handle, role))
 }
 
+/// A duplicate of `handle` in this process with the access `access`, not
+/// inheritable; `None` if the system refuses (a file handle generally
+/// cannot gain rights its opener was not granted, but the object's security
+/// decides).
+fn with_access(handle: &OwnedHandle, access: u32) -> Option<OwnedHandle> {
+    let mut duplicate: HANDLE = ptr::null_mut();
+    // SAFETY: the pseudo-handle of the current process is always valid,
+    // `handle` is open during the call, and `duplicate` is a writable local.
+    let duplicated = cvt(unsafe {
+        DuplicateHandle(
+            GetCurrentProcess(),
+            handle.as_raw_handle() as HANDLE,
+            GetCurrentProcess(),
+            &mut duplicate,
+            access,
+            0,
+            0,
+        )
+    });
+    // SAFETY: DuplicateHandle succeeded, so `duplicate` is open and owned by
+    // nobody else.
+    duplicated
+        .ok()
+        .map(|_| unsafe { OwnedHandle::from_raw_handle(duplicate as RawHandle) })
+}
+
 /// One transfer, in either direction, on the caller's buffer.
 enum Transfer<'a> {
     Read(&'a mut [u8]),
@@ -281,7 +397,29 @@ impl Pipe {
         if buf.is_empty() {
             return Ok(0);
         }
-        write_result(self.transfer(Transfer::Write(buf), None))
+        let buf = &buf[..buf.len().min(MAX_WRITE)];
+        match self.transfer(Transfer::Write(buf), None) {
+            // `PIPE_NOWAIT`: the pipe takes a write whole or not at all.
+            Ok(0) => self.write_what_fits(buf),
+            result => write_result(result),
+        }
+    }
+
+    /// After a `PIPE_NOWAIT` write of all of `buf` found too little room:
+    /// writes half as much, then half of that, down to one byte, and stops
+    /// at the first that fits. That first fit is more than half the free
+    /// room, so a write that can make progress does, in at most
+    /// log2(`buf.len()`) calls. `WouldBlock` once not one byte fits.
+    fn write_what_fits(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut len = buf.len();
+        while len > 1 {
+            len /= 2;
+            match self.transfer(Transfer::Write(&buf[..len]), None) {
+                Ok(0) => {}
+                result => return write_result(result),
+            }
+        }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -298,34 +436,88 @@ impl Pipe {
             handle: self.handle.try_clone()?,
             mode: self.mode,
             role: self.role,
+            wait_mode: Arc::clone(&self.wait_mode),
+            quota: self.quota,
         })
     }
 
     pub(crate) fn into_stdio(self) -> Stdio {
-        Stdio::from(self.handle)
+        Stdio::from(self.into_synchronous())
     }
 
-    /// One `ReadFile` or `WriteFile` of at most `u32::MAX` bytes, and for an
-    /// overlapped handle the wait for it to complete: without limit, or for
-    /// at most `timeout`, after which the operation is cancelled. A
-    /// synchronous handle cannot be waited for with a limit, so it ignores
-    /// `timeout` (`check_timeouts` keeps callers from passing one).
+    /// The handle to give a child or std, which read and write it
+    /// synchronously: this one if it is synchronous. An overlapped one is
+    /// never handed over (a synchronous `ReadFile` on it waits on the file
+    /// handle itself and loses wake-ups as soon as anything else uses the
+    /// pipe, rust-lang/rust#38811); instead it stays here, and the
+    /// synchronous end of a new pipe is handed over, with a thread that
+    /// relays between the two until either side is done, as std does for
+    /// its own child pipes. Should the system fail to create that pipe or
+    /// thread, the handle is handed over as it is.
+    pub(crate) fn into_synchronous(self) -> OwnedHandle {
+        if self.mode == Mode::Synchronous {
+            return self.handle;
+        }
+        match self.relay() {
+            Ok(handle) => handle,
+            Err(pipe) => pipe.handle,
+        }
+    }
+
+    /// Starts the relay of `into_synchronous` and returns the handle to
+    /// hand over; gives `self` back if it cannot.
+    fn relay(self) -> Result<OwnedHandle, Pipe> {
+        let (tx, rx) = mpsc::channel::<(Pipe, Pipe)>();
+        let thread = thread::Builder::new()
+            .name("pipekit-relay".to_string())
+            .stack_size(RELAY_STACK)
+            .spawn(move || {
+                if let Ok((from, to)) = rx.recv() {
+                    relay(&from, &to);
+                }
+            });
+        if thread.is_err() {
+            return Err(self);
+        }
+        let Ok((reader, writer)) = create_pipe(PIPE_SIZE) else {
+            return Err(self);
+        };
+        let (theirs, from, to) = match self.role {
+            // The other side reads what this end reads.
+            Role::Reader => (reader.handle, self, writer),
+            // The other side writes what this end writes.
+            Role::Writer => (writer.handle, reader, self),
+        };
+        // The thread is waiting for them; it only goes away once it has them.
+        let _ = tx.send((from, to));
+        Ok(theirs)
+    }
+
+    /// One `ReadFile` or `WriteFile` of at most `u32::MAX` bytes: without
+    /// limit, or cancelled if it has not completed within `timeout`. An
+    /// overlapped handle waits for its own event with that limit and then
+    /// cancels with `CancelIoEx`; a synchronous one blocks in the call, which
+    /// a timer cancels with `CancelSynchronousIo` (see `timer`).
     fn transfer(&self, mut transfer: Transfer<'_>, timeout: Option<Duration>) -> io::Result<usize> {
         let handle = self.raw();
+        let what = match transfer {
+            Transfer::Read(_) => "read",
+            Transfer::Write(_) => "write",
+        };
         match self.mode {
-            Mode::Synchronous => {
-                let mut done = 0u32;
-                // SAFETY: `transfer` holds a buffer valid for its length and
-                // `done` is a writable local; a synchronous handle takes no
-                // OVERLAPPED, and the call returns once the transfer is over.
-                cvt(unsafe { start(handle, &mut transfer, &mut done, ptr::null_mut()) })?;
-                Ok(done as usize)
-            }
+            Mode::Synchronous => match timeout {
+                Some(timeout) => timer::transfer(handle, &mut transfer, timeout, what),
+                None => {
+                    let mut done = 0u32;
+                    // SAFETY: `transfer` holds a buffer valid for its length
+                    // and `done` is a writable local; a synchronous handle
+                    // takes no OVERLAPPED, and the call returns once the
+                    // transfer is over.
+                    cvt(unsafe { start(handle, &mut transfer, &mut done, ptr::null_mut()) })?;
+                    Ok(done as usize)
+                }
+            },
             Mode::Overlapped => {
-                let what = match transfer {
-                    Transfer::Read(_) => "read",
-                    Transfer::Write(_) => "write",
-                };
                 let event = new_event()?;
                 // Offset 0 (pipes ignore it), nothing pending. Setting the
                 // low bit of a valid event handle keeps the completion from
@@ -400,11 +592,40 @@ impl Pipe {
     }
 }
 
+/// The stack a relay thread reserves: its buffer is on the heap, and
+/// `ReadFile`/`WriteFile` hooks need room.
+const RELAY_STACK: usize = 256 * 1024;
+
+/// Copies from `from` to `to` until `from` ends or either fails (the other
+/// side gone); both are closed when the caller drops them.
+fn relay(from: &Pipe, to: &Pipe) {
+    let mut buf = vec![0; PIPE_SIZE as usize];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            match to.write(rest) {
+                Ok(written) => rest = &rest[written..],
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 /// What a read's result means to the caller.
 fn read_result(result: io::Result<usize>) -> io::Result<usize> {
     match result {
-        // The last writer is gone: end of file, as on Unix.
-        Err(err) if is_error(&err, ERROR_BROKEN_PIPE) => Ok(0),
+        // The last writer is gone: end of file, as on Unix. A pipe whose
+        // other end was never connected or has disconnected (a foreign named
+        // pipe, ERROR_PIPE_NOT_CONNECTED) has nothing more to give either.
+        Err(err)
+            if is_error(&err, ERROR_BROKEN_PIPE) || is_error(&err, ERROR_PIPE_NOT_CONNECTED) =>
+        {
+            Ok(0)
+        }
         // A `PIPE_NOWAIT` pipe is empty (STATUS_PIPE_EMPTY). std would
         // report this error as `BrokenPipe`, which it is not on a read.
         Err(err) if is_error(&err, ERROR_NO_DATA) => Err(io::ErrorKind::WouldBlock.into()),

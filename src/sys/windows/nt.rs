@@ -5,7 +5,8 @@
 //! fixed when it is opened, so a pipe with an overlapped end has to be made
 //! one level down:
 //!
-//! 1. `NtOpenFile` on `\??\PIPE\`, the root of the pipe file system.
+//! 1. `NtOpenFile` on `\Device\NamedPipe\`, the root of the pipe file
+//!    system (once per process).
 //! 2. `NtCreateNamedPipeFile` relative to that root with an empty name: an
 //!    anonymous pipe that no other process can open by name, whose handle is
 //!    the server end. pipekit makes it the read end, as `CreatePipe` does.
@@ -19,6 +20,7 @@ use std::io;
 use std::mem;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
 use std::ptr;
+use std::sync::OnceLock;
 
 use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
 use windows_sys::Wdk::Storage::FileSystem::{
@@ -35,31 +37,61 @@ use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
 // windows-sys 0.61 does not declare `NtCreateNamedPipeFile` (it is missing
 // from the metadata windows-sys is generated from), so it is declared here,
-// with the signature of the WDK's ntifs.h, as std declares it. ntdll exports
-// it on every Windows version and under wine.
-#[link(name = "ntdll")]
-extern "system" {
-    fn NtCreateNamedPipeFile(
-        file_handle: *mut HANDLE,
-        desired_access: u32,
-        object_attributes: *const OBJECT_ATTRIBUTES,
-        io_status_block: *mut IO_STATUS_BLOCK,
-        share_access: u32,
-        create_disposition: u32,
-        create_options: u32,
-        named_pipe_type: u32,
-        read_mode: u32,
-        completion_mode: u32,
-        maximum_instances: u32,
-        inbound_quota: u32,
-        outbound_quota: u32,
-        default_timeout: *const i64,
-    ) -> NTSTATUS;
-}
+// with the signature of the WDK's ntifs.h, as std declares it, and linked
+// the way windows-sys links its own imports (raw-dylib, no import library).
+// ntdll exports it on every Windows version and under wine.
+windows_link::link!("ntdll.dll" "system" fn NtCreateNamedPipeFile(
+    file_handle: *mut HANDLE,
+    desired_access: u32,
+    object_attributes: *const OBJECT_ATTRIBUTES,
+    io_status_block: *mut IO_STATUS_BLOCK,
+    share_access: u32,
+    create_disposition: u32,
+    create_options: u32,
+    named_pipe_type: u32,
+    read_mode: u32,
+    completion_mode: u32,
+    maximum_instances: u32,
+    inbound_quota: u32,
+    outbound_quota: u32,
+    default_timeout: *const i64
+) -> NTSTATUS);
 
-/// `\??\PIPE\` in UTF-16: the pipe file system's root, through the DOS
-/// device link `CreateNamedPipeW` also resolves `\\.\pipe\` names with.
-const PIPE_ROOT: [u16; 9] = ascii_to_utf16(br"\??\PIPE\");
+/// `\Device\NamedPipe\` in UTF-16: the pipe file system's root, by its NT
+/// name, as `CreatePipe` opens it. (`\??\PIPE\` would go through the
+/// caller's DOS device map, which can be shadowed.)
+const PIPE_ROOT: [u16; 18] = ascii_to_utf16(br"\Device\NamedPipe\");
+
+/// The root, opened at the first overlapped pipe and kept for the life of
+/// the process.
+static ROOT: OnceLock<OwnedHandle> = OnceLock::new();
+
+/// The pipe file system's root directory, opened once per process.
+fn root() -> io::Result<HANDLE> {
+    if let Some(root) = ROOT.get() {
+        return Ok(root.as_raw_handle() as HANDLE);
+    }
+    let mut root_name = PIPE_ROOT;
+    let root_name = UNICODE_STRING {
+        Length: (root_name.len() * 2) as u16,
+        MaximumLength: (root_name.len() * 2) as u16,
+        Buffer: root_name.as_mut_ptr(),
+    };
+    let opened = open(
+        ptr::null_mut(),
+        &root_name,
+        SYNCHRONIZE | GENERIC_READ,
+        FILE_SHARE_READ | FILE_SHARE_WRITE,
+        FILE_SYNCHRONOUS_IO_NONALERT,
+    )?;
+    // A thread that raced this one may have set it first; then this handle
+    // is closed here and the other one kept.
+    let _ = ROOT.set(opened);
+    match ROOT.get() {
+        Some(root) => Ok(root.as_raw_handle() as HANDLE),
+        None => unreachable!("the root was just set"),
+    }
+}
 
 const fn ascii_to_utf16<const N: usize>(ascii: &[u8]) -> [u16; N] {
     assert!(ascii.len() == N);
@@ -149,19 +181,7 @@ pub(super) fn pipe(
     overlapped_reader: bool,
     overlapped_writer: bool,
 ) -> io::Result<(OwnedHandle, OwnedHandle)> {
-    let mut root_name = PIPE_ROOT;
-    let root_name = UNICODE_STRING {
-        Length: (root_name.len() * 2) as u16,
-        MaximumLength: (root_name.len() * 2) as u16,
-        Buffer: root_name.as_mut_ptr(),
-    };
-    let root = open(
-        ptr::null_mut(),
-        &root_name,
-        SYNCHRONIZE | GENERIC_READ,
-        FILE_SHARE_READ | FILE_SHARE_WRITE,
-        FILE_SYNCHRONOUS_IO_NONALERT,
-    )?;
+    let root = root()?;
 
     // No name: an anonymous pipe, and the client opens the server handle
     // itself. A NULL buffer rather than a pointer to "" (std's mitigation
@@ -171,7 +191,7 @@ pub(super) fn pipe(
     // The server end, the reader. `FILE_SHARE_WRITE` makes the pipe
     // inbound: its client may only write. `FILE_WRITE_ATTRIBUTES` is what
     // `SetNamedPipeHandleState` needs to switch a read end to `PIPE_NOWAIT`.
-    let attributes = attributes(root.as_raw_handle() as HANDLE, &empty);
+    let attributes = attributes(root, &empty);
     let mut status_block = IO_STATUS_BLOCK::default();
     let mut reader: HANDLE = ptr::null_mut();
     // SAFETY: `reader` and `status_block` are writable locals, `attributes`
@@ -198,8 +218,6 @@ pub(super) fn pipe(
     // SAFETY: NtCreateNamedPipeFile succeeded, so `reader` is open and owned
     // by nobody else.
     let reader = unsafe { OwnedHandle::from_raw_handle(reader as RawHandle) };
-    // The pipe exists; the root is no longer needed.
-    drop(root);
 
     // The client end, the writer. `FILE_READ_ATTRIBUTES` lets it be asked
     // for its state and size (`GetNamedPipeHandleState`,
