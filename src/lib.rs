@@ -147,6 +147,9 @@ mod pipe;
 pub mod splice;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(all(feature = "tokio", any(unix, windows)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 
 pub use crate::options::PipeOptions;
 pub use crate::pipe::{dup_stderr, dup_stdin, dup_stdout, pipe, PipeReader, PipeWriter};

@@ -26,6 +26,8 @@ pub(crate) mod communicate;
 mod control;
 mod convert;
 mod nt;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
 
 pub(crate) use control::create;
 
