@@ -86,24 +86,23 @@
 //! becomes ready, so neither deadlock can happen: it closes each input once it
 //! is written (so the reader sees end of file), and a deadline bounds the
 //! whole exchange, reading to end of file included, so even a grandchild that
-//! inherited a pipe cannot make it hang. For a child process it is one call:
+//! inherited a pipe cannot make it hang. For a child process it is one call,
+//! [`communicate::Exchange`], which also sets up the pipes the child needs
+//! and, when the deadline passes, kills the child (and, with `kill_tree`,
+//! everything it started):
 //!
 //! ```no_run
-//! use std::process::{Command, Stdio};
+//! use std::process::Command;
 //! use std::time::Duration;
+//! use pipekit::communicate::Exchange;
 //!
 //! # fn main() -> std::io::Result<()> {
-//! let mut child = Command::new("some-filter")
-//!     .stdin(Stdio::piped())
-//!     .stdout(Stdio::piped())
-//!     .stderr(Stdio::piped())
-//!     .spawn()?;
 //! let input = vec![b'x'; 10_000_000]; // far more than a pipe holds
-//! let output = pipekit::communicate::communicate_timeout(
-//!     &mut child,
-//!     &input,
-//!     Duration::from_secs(60),
-//! )?;
+//! let output = Exchange::new(&mut Command::new("some-filter"))
+//!     .input(&input)
+//!     .timeout(Duration::from_secs(60))
+//!     .kill_tree(true)
+//!     .run()?;
 //! println!("{} bytes out, {} bytes err", output.stdout.len(), output.stderr.len());
 //! # Ok(())
 //! # }

@@ -155,7 +155,7 @@ fn a_child_that_never_reads_its_input_and_exits() {
 
 fn a_child_that_closes_its_input_at_once() {
     let mut running = spawn_piped("close-stdin-then-write");
-    let output = communicate(&mut running, &pattern(BIG)).unwrap();
+    let output = communicate(&mut running, pattern(BIG)).unwrap();
     assert!(output.status.success(), "{}", output.status);
     assert!(
         output.stdout == pattern(BIG),

@@ -1,15 +1,15 @@
-//! The child layer: running a `Command` through the engine of the parent
-//! module.
+//! The child layer's conveniences for a [`Child`] already spawned, and the
+//! payload of its timeout; [`Exchange`](super::Exchange) is beside them.
 
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::Communicator;
-use crate::sys::imp;
-use crate::{PipeReader, PipeWriter};
+use super::exchange::{is_empty, take_pipes, Core, Streams};
+use super::Source;
+use crate::PipeReader;
 
 /// Feeds `input` to `child`'s standard input while collecting its standard
 /// output and standard error, then waits for it to exit.
@@ -18,22 +18,28 @@ use crate::{PipeReader, PipeWriter};
 /// without the deadlock of writing everything before reading (see the
 /// [module documentation](super)), and without a panic on an I/O error. Each
 /// of the child's piped streams is taken from `child`; a stream that is not
-/// piped gives an empty output.
+/// piped gives an empty output. `input` is anything a [`Source`] is made
+/// from (`&str`, `&[u8]`, `&Vec<u8>`, a `Vec<u8>`, ...).
+///
+/// [`Exchange`](super::Exchange) does the same from a [`Command`], with the
+/// pipes set up for you.
 ///
 /// # Errors
 ///
-/// - [`io::ErrorKind::InvalidInput`] if `input` is not empty but the child's
-///   standard input is not piped (`Stdio::piped()`), before anything else.
-/// - The errors of [`Communicator::run`] and of [`Child::wait`]. The output
-///   read before such an error is dropped with the pipes (only a timeout,
-///   with [`communicate_timeout`], hands it back).
+/// - [`io::ErrorKind::InvalidInput`] if `input` may not be empty (anything
+///   but empty bytes) but the child's standard input is not piped
+///   (`Stdio::piped()`), before anything else.
+/// - The errors of [`Communicator::run`](super::Communicator::run) and of
+///   [`Child::wait`]. The output read before such an error is dropped with
+///   the pipes (only a timeout, with [`communicate_timeout`], hands it
+///   back).
 ///
 /// # Platform-specific behavior
 ///
-/// On Linux and Android the child's pipes are enlarged to 1 MiB first when
-/// the system allows (`F_SETPIPE_SZ`, best effort), which lets each side
-/// move more between two waits. Elsewhere they keep their size. On targets
-/// that are neither Unix nor Windows it fails with
+/// On Linux and Android the child's pipes are enlarged first when the
+/// system allows (`F_SETPIPE_SZ`, best effort), which lets each side move
+/// more between two waits. Elsewhere they keep their size. On targets that
+/// are neither Unix nor Windows it fails with
 /// [`io::ErrorKind::Unsupported`] (no child can be spawned there).
 ///
 /// # Examples
@@ -47,24 +53,26 @@ use crate::{PipeReader, PipeWriter};
 ///     .stdout(Stdio::piped())
 ///     .stderr(Stdio::piped())
 ///     .spawn()?;
-/// let output = pipekit::communicate::communicate(&mut child, b"b\na\n")?;
+/// let output = pipekit::communicate::communicate(&mut child, "b\na\n")?;
 /// assert!(output.status.success());
 /// assert_eq!(output.stdout, b"a\nb\n");
 /// # Ok(())
 /// # }
 /// ```
-pub fn communicate(child: &mut Child, input: &[u8]) -> io::Result<Output> {
-    exchange(child, input, None)
+pub fn communicate<'a>(child: &mut Child, input: impl Into<Source<'a>>) -> io::Result<Output> {
+    exchange(child, input.into(), None)
 }
 
 /// [`communicate`] with a time limit on the whole exchange: feeding, reading
 /// to end of file, and waiting for the child to exit.
 ///
-/// On timeout the child is left running, but without its piped streams:
-/// they were taken from `child` and are closed, so the child's next write
-/// to one fails (`EPIPE`, or death by `SIGPIPE` unless it ignores that
-/// signal). Kill it or wait for it as suits. What it had written by then is
-/// not lost: the error's payload is a [`TimedOutOutput`].
+/// When the time runs out, the child is killed and reaped, as Python's
+/// `subprocess.run(timeout=...)` does, so that a child still reading its
+/// input never takes the part it was given for the whole (a child that has
+/// already exited, leaving a process it started holding its outputs, is
+/// only reaped). What it had written by then is not lost: the error's
+/// payload is a [`TimedOutOutput`]. To stop at a deadline and resume
+/// later instead, use [`Exchange::spawn`](super::Exchange::spawn).
 ///
 /// # Errors
 ///
@@ -80,13 +88,10 @@ pub fn communicate(child: &mut Child, input: &[u8]) -> io::Result<Output> {
 /// let mut child = Command::new("slow-tool").stdout(Stdio::piped()).spawn()?;
 /// match communicate_timeout(&mut child, b"", Duration::from_secs(5)) {
 ///     Ok(output) => println!("done: {}", output.status),
-///     Err(err) => {
-///         child.kill()?;
-///         child.wait()?;
-///         if let Some(partial) = err.get_ref().and_then(|e| e.downcast_ref::<TimedOutOutput>()) {
-///             println!("it had written {} bytes", partial.stdout.len());
-///         }
-///     }
+///     Err(err) => match TimedOutOutput::from_error(&err) {
+///         Some(partial) => println!("{partial}"),
+///         None => return Err(err),
+///     },
 /// }
 /// # Ok(())
 /// # }
@@ -94,108 +99,112 @@ pub fn communicate(child: &mut Child, input: &[u8]) -> io::Result<Output> {
 ///
 /// # Platform-specific behavior
 ///
-/// The wait for the exit uses a pidfd on Linux, `WaitForSingleObject` on
-/// Windows, and elsewhere checks `try_wait` at growing intervals (up to
-/// 50 ms apart).
-pub fn communicate_timeout(
+/// The wait for the exit is that of [`wait_timeout`](super::wait_timeout).
+pub fn communicate_timeout<'a>(
     child: &mut Child,
-    input: &[u8],
+    input: impl Into<Source<'a>>,
     timeout: Duration,
 ) -> io::Result<Output> {
     // A timeout too long for the clock to represent is no bound at all.
-    exchange(child, input, Instant::now().checked_add(timeout))
+    exchange(child, input.into(), Instant::now().checked_add(timeout))
 }
 
-/// On targets that are neither Unix nor Windows no child can be spawned.
-#[cfg(not(any(unix, windows)))]
-fn exchange(_: &mut Child, _: &[u8], _: Option<Instant>) -> io::Result<Output> {
-    Err(crate::error::unsupported(
-        "communicating with a child process",
-    ))
-}
-
-#[cfg(any(unix, windows))]
-fn exchange(child: &mut Child, input: &[u8], deadline: Option<Instant>) -> io::Result<Output> {
-    if !input.is_empty() && child.stdin.is_none() {
+fn exchange(child: &mut Child, input: Source<'_>, deadline: Option<Instant>) -> io::Result<Output> {
+    if child.stdin.is_none() && !is_empty(&input) {
         return Err(crate::error::invalid_input(
             "pipekit: communicate was given input, but the child's stdin is not piped".to_string(),
         ));
     }
-    let stdin = child.stdin.take().map(PipeWriter::from);
-    let stdout = child.stdout.take().map(PipeReader::from);
-    let stderr = child.stderr.take().map(PipeReader::from);
-    if let Some(stdin) = &stdin {
-        imp::communicate::enlarge(stdin.inner());
-    }
-    for pipe in stdout.iter().chain(&stderr) {
-        imp::communicate::enlarge(pipe.inner());
-    }
-
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut communicator = Communicator::new();
-    if let Some(stdin) = stdin {
-        communicator.input(stdin, input);
-    }
-    if let Some(stdout) = stdout {
-        communicator.output(stdout, &mut out);
-    }
-    if let Some(stderr) = stderr {
-        communicator.output(stderr, &mut err);
-    }
-    if let Some(deadline) = deadline {
-        communicator.deadline(deadline);
-    }
-    let result = communicator.run();
-    drop(communicator);
-    if let Err(error) = result {
-        if super::DeadlinePassed::from_error(&error).is_some() {
-            return Err(timed_out(out, err));
-        }
-        return Err(error);
-    }
-    let status = match deadline {
-        None => child.wait()?,
-        // A child that has already exited needs no waiting mechanism.
-        Some(deadline) => match child.try_wait()? {
-            Some(status) => status,
-            None => match imp::communicate::wait_deadline(child, deadline)? {
-                Some(status) => status,
-                None => return Err(timed_out(out, err)),
-            },
-        },
+    let (stdin, stdout, stderr) = take_pipes(child);
+    let streams = Streams {
+        stdin: stdin.map(|pipe| (pipe, Some(input))),
+        stdout: stdout.map(|pipe| (pipe, None)),
+        stderr: stderr.map(|pipe| (pipe, None)),
     };
-    Ok(Output {
-        status,
-        stdout: out,
-        stderr: err,
-    })
+    let mut core = Core::new(streams, None);
+    match core.run(child, deadline) {
+        Err(error) if super::DeadlinePassed::from_error(&error).is_some() => {
+            core.time_out(child, true)
+        }
+        result => result,
+    }
 }
 
-#[cfg(any(unix, windows))]
-fn timed_out(stdout: Vec<u8>, stderr: Vec<u8>) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, TimedOutOutput { stdout, stderr })
-}
-
-/// What a child had written when [`communicate_timeout`] ran out of time: the
-/// payload of its [`io::ErrorKind::TimedOut`] error, reached with
-/// [`io::Error::get_ref`] and `downcast_ref`, or [`io::Error::into_inner`]
-/// and `downcast`.
+/// What a child had written when its deadline passed: the payload of the
+/// [`io::ErrorKind::TimedOut`] error of [`Exchange::run`](super::Exchange::run)
+/// and [`communicate_timeout`], reached with
+/// [`TimedOutOutput::from_error`].
+///
+/// Its message tells a child still running at the deadline (killed, or
+/// left running) from a child that had exited while a process it started
+/// still held its outputs open.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimedOutOutput {
-    /// The child's standard output up to the timeout.
+    /// The child's standard output up to the deadline.
     pub stdout: Vec<u8>,
-    /// The child's standard error up to the timeout.
+    /// The child's standard error up to the deadline.
     pub stderr: Vec<u8>,
+    /// The child's exit status: `None` if it was still running and was left
+    /// running; the killed child's status if it was killed at the deadline;
+    /// its own exit status if it had exited by then (a process it started
+    /// still held its outputs open).
+    pub status: Option<ExitStatus>,
+    /// How many bytes of the input had been written to the child.
+    pub input_written: u64,
+    /// The child was running at the deadline and was killed.
+    pub(super) killed: bool,
+}
+
+impl TimedOutOutput {
+    pub(crate) fn new(
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+        status: Option<ExitStatus>,
+        input_written: u64,
+    ) -> TimedOutOutput {
+        TimedOutOutput {
+            stdout,
+            stderr,
+            status,
+            input_written,
+            killed: false,
+        }
+    }
+
+    /// The `TimedOutOutput` inside `error`, if it is the timeout of a
+    /// child's exchange; `None` for any other error.
+    pub fn from_error(error: &io::Error) -> Option<&TimedOutOutput> {
+        error.get_ref()?.downcast_ref()
+    }
+
+    /// Whether the child was still running at the deadline and was killed
+    /// (its [`status`](TimedOutOutput::status) is then the killed child's).
+    pub fn killed(&self) -> bool {
+        self.killed
+    }
 }
 
 impl fmt::Display for TimedOutOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.status, self.killed) {
+            (Some(status), true) => write!(
+                f,
+                "pipekit: the child was still running at the deadline and was killed ({status})"
+            )?,
+            (Some(status), false) => write!(
+                f,
+                "pipekit: the child exited with {status}, but a process it started still holds \
+                 its output at the deadline"
+            )?,
+            (None, _) => write!(f, "pipekit: the child is still running at the deadline")?,
+        }
         write!(
             f,
-            "pipekit: the child did not finish in time ({} bytes of stdout and {} of stderr \
-             were read)",
+            " ({} bytes of stdout and {} of stderr were read, {} bytes of input written)",
             self.stdout.len(),
-            self.stderr.len()
+            self.stderr.len(),
+            self.input_written
         )
     }
 }
@@ -207,15 +216,17 @@ impl Error for TimedOutOutput {}
 ///
 /// The child's two streams arrive in the order it wrote them. Read the
 /// reader to end of file (with [`Read::read_to_end`](std::io::Read::read_to_end), or as an output of a
-/// [`Communicator`] alongside other pipes) and then wait for the child. The
-/// writers are closed in this process before this returns: `command`'s
-/// standard output and standard error are reset to
+/// [`Communicator`](super::Communicator) alongside other pipes) and then
+/// wait for the child. The writers are closed in this process before this
+/// returns: `command`'s standard output and standard error are reset to
 /// [`Stdio::inherit`], so that a `Command` kept alive cannot hold the pipe
 /// open (the first deadlock of the [crate documentation](crate#deadlocks)).
+/// [`Exchange::merge_stderr`](super::Exchange::merge_stderr) does the same
+/// with input, a deadline and the reading done for you.
 ///
 /// # Errors
 ///
-/// The errors of [`pipe()`](crate::pipe()), [`PipeWriter::try_clone`] and
+/// The errors of [`pipe()`](crate::pipe()), [`PipeWriter::try_clone`](crate::PipeWriter::try_clone) and
 /// [`Command::spawn`].
 ///
 /// # Examples

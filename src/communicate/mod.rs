@@ -16,11 +16,18 @@
 //! read so far is already in the sinks, and calling `run` again resumes
 //! exactly where it stopped.
 //!
-//! For a [`Child`](std::process::Child), [`communicate`] and [`communicate_timeout`] do all of
-//! this in one call and return what [`Command::output`](std::process::Command::output) returns, with the
-//! standard input fed. [`spawn_joined`] starts a child whose standard output
-//! and standard error share one pipe, to be read in the order the child
-//! wrote them.
+//! For a child process, [`Exchange`] does all of this from a
+//! [`Command`](std::process::Command): it spawns the child with the pipes it
+//! needs, feeds its input, captures its outputs (or streams them into
+//! [`Sink`]s, or joins them in one pipe), and returns what
+//! [`Command::output`](std::process::Command::output) returns, within a
+//! deadline that kills the child, or its whole process tree, when it
+//! passes. [`Exchange::spawn`] runs it in steps that resume after each
+//! timeout. For a [`Child`](std::process::Child) already spawned,
+//! [`communicate`] and [`communicate_timeout`] do it in one call;
+//! [`wait_timeout`] waits for a child's exit with a bound; [`spawn_joined`]
+//! starts a child whose standard output and standard error share one pipe,
+//! to be read in the order the child wrote them.
 //!
 //! # Platform-specific behavior
 //!
@@ -37,6 +44,7 @@
 //! (wine, on which pipekit's Windows tests run, counts 0).
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -44,7 +52,11 @@ use crate::sys::imp;
 use crate::{PipeReader, PipeWriter};
 
 mod child;
+mod exchange;
+#[cfg(test)]
+mod tests;
 pub use child::{communicate, communicate_timeout, spawn_joined, TimedOutOutput};
+pub use exchange::{wait_timeout, Exchange, RunningExchange};
 
 /// Reads into an output's scratch buffer go at most this far at once, and a
 /// `Vec` sink always has at least this much room before a read.
@@ -52,7 +64,9 @@ const CHUNK: usize = 64 * 1024;
 
 /// Where the bytes written into an input come from.
 ///
-/// Made from a byte slice (`&[u8]`, `&Vec<u8>`, `&str`, `&[u8; N]`) or, with
+/// Made from bytes, borrowed (`&[u8]`, `&[u8; N]`, `&Vec<u8>`, `&str`,
+/// `&String`) or owned (`Vec<u8>`, `String`); from a [`File`] or a
+/// `&mut File`, read from its current position to its end; or, with
 /// [`Source::reader`], from any [`Read`].
 pub struct Source<'a>(SourceKind<'a>);
 
@@ -97,6 +111,46 @@ impl<'a> From<&'a str> for Source<'a> {
     }
 }
 
+impl<'a> From<&'a String> for Source<'a> {
+    fn from(text: &'a String) -> Source<'a> {
+        Source(SourceKind::Bytes(text.as_bytes()))
+    }
+}
+
+/// The bytes are moved into the source, and written from it 64 KiB at a
+/// time, as [`Source::reader`] writes.
+impl From<Vec<u8>> for Source<'_> {
+    fn from(bytes: Vec<u8>) -> Self {
+        if bytes.is_empty() {
+            return Source(SourceKind::Bytes(&[]));
+        }
+        Source::reader(io::Cursor::new(bytes))
+    }
+}
+
+/// The text is moved into the source, as for `Vec<u8>`.
+impl From<String> for Source<'_> {
+    fn from(text: String) -> Self {
+        Source::from(text.into_bytes())
+    }
+}
+
+/// The file is read from its current position to its end, as
+/// [`Source::reader`] reads.
+impl From<File> for Source<'_> {
+    fn from(file: File) -> Self {
+        Source::reader(file)
+    }
+}
+
+/// The file is read from its current position to its end, as
+/// [`Source::reader`] reads; its position moves as it is read.
+impl<'a> From<&'a mut File> for Source<'a> {
+    fn from(file: &'a mut File) -> Source<'a> {
+        Source::reader(file)
+    }
+}
+
 impl fmt::Debug for Source<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
@@ -109,7 +163,10 @@ impl fmt::Debug for Source<'_> {
 /// Where the bytes read from an output go.
 ///
 /// Made from a `&mut Vec<u8>`, which the pipe is read into directly, without
-/// an intermediate copy; or, with [`Sink::writer`], from any [`Write`].
+/// an intermediate copy; from a [`File`] or a `&mut File`, a [`PipeWriter`],
+/// [`io::Stdout`] or [`io::Stderr`], each written as [`Sink::writer`]
+/// writes; with [`Sink::writer`], from any [`Write`]; or, with
+/// [`Sink::lines`], from a callback that takes the output line by line.
 /// [`Sink::limit`] caps how much of the output is kept.
 pub struct Sink<'a> {
     kind: SinkKind<'a>,
@@ -117,8 +174,101 @@ pub struct Sink<'a> {
 }
 
 enum SinkKind<'a> {
-    Vec(&'a mut Vec<u8>),
-    Writer(Box<dyn Write + Send + 'a>),
+    Vec(VecSink<'a>),
+    Writer(Box<dyn SinkWrite + Send + 'a>),
+}
+
+/// The vector a `Vec` sink reads into: the caller's, or one the sink owns
+/// (the child layer's captures, which outlive any borrow of the caller).
+enum VecSink<'a> {
+    Borrowed(&'a mut Vec<u8>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for VecSink<'_> {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        match self {
+            VecSink::Borrowed(vec) => vec,
+            VecSink::Owned(vec) => vec,
+        }
+    }
+}
+
+impl std::ops::DerefMut for VecSink<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        match self {
+            VecSink::Borrowed(vec) => vec,
+            VecSink::Owned(vec) => vec,
+        }
+    }
+}
+
+/// A writer sink, told when its output reaches end of file.
+trait SinkWrite: Write {
+    /// The output reached end of file: nothing more will be written.
+    fn end_of_file(&mut self) {}
+}
+
+/// [`Sink::writer`]'s writer, which needs no word of the end of file.
+struct Plain<W>(W);
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write> SinkWrite for Plain<W> {}
+
+/// [`Sink::lines`]'s writer: splits what it is given into lines, and keeps
+/// the start of a line until its end arrives.
+struct Lines<F> {
+    callback: F,
+    partial: Vec<u8>,
+}
+
+impl<F: FnMut(&[u8])> Lines<F> {
+    /// Passes one complete line, without its `\n` and a `\r` before it.
+    fn line(callback: &mut F, line: &[u8]) {
+        callback(line.strip_suffix(b"\r").unwrap_or(line));
+    }
+}
+
+impl<F: FnMut(&[u8])> Write for Lines<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            if self.partial.is_empty() {
+                Self::line(&mut self.callback, &rest[..end]);
+            } else {
+                self.partial.extend_from_slice(&rest[..end]);
+                Self::line(&mut self.callback, &self.partial);
+                self.partial.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<F: FnMut(&[u8])> SinkWrite for Lines<F> {
+    fn end_of_file(&mut self) {
+        if !self.partial.is_empty() {
+            (self.callback)(&self.partial);
+            self.partial = Vec::new();
+        }
+    }
 }
 
 impl<'a> Sink<'a> {
@@ -132,7 +282,55 @@ impl<'a> Sink<'a> {
     /// exchange.
     pub fn writer(writer: impl Write + Send + 'a) -> Sink<'a> {
         Sink {
-            kind: SinkKind::Writer(Box::new(writer)),
+            kind: SinkKind::Writer(Box::new(Plain(writer))),
+            limit: None,
+        }
+    }
+
+    /// Passes the output to `callback` one line at a time, as soon as each
+    /// line is complete: each line without its `\n` (and a `\r` before
+    /// it), as [`BufRead::lines`](io::BufRead::lines) gives them, and the
+    /// last line, if it has no `\n`, when the output reaches end of file.
+    ///
+    /// A line may span any number of reads; its start is kept until its end
+    /// arrives, so a line is never split. [`Sink::limit`] counts the bytes
+    /// of the output, end-of-line bytes included: the line it cuts is passed
+    /// as far as it was kept, at end of file. The callback runs on the
+    /// communicating thread, so a slow one delays every other pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use pipekit::communicate::{Communicator, Sink};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let (reader, mut writer) = pipekit::pipe()?;
+    /// writer.write_all(b"one\r\ntwo\nthree")?;
+    /// drop(writer);
+    /// let mut lines = Vec::new();
+    /// Communicator::new()
+    ///     .output(reader, Sink::lines(|line| lines.push(line.to_vec())))
+    ///     .run()?;
+    /// assert_eq!(lines, [&b"one"[..], b"two", b"three"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lines(callback: impl FnMut(&[u8]) + Send + 'a) -> Sink<'a> {
+        Sink {
+            kind: SinkKind::Writer(Box::new(Lines {
+                callback,
+                partial: Vec::new(),
+            })),
+            limit: None,
+        }
+    }
+
+    /// A sink into a vector it owns, read with
+    /// [`Communicator::captured`].
+    pub(crate) fn owned() -> Sink<'a> {
+        Sink {
+            kind: SinkKind::Vec(VecSink::Owned(Vec::new())),
             limit: None,
         }
     }
@@ -152,9 +350,39 @@ impl<'a> Sink<'a> {
 impl<'a> From<&'a mut Vec<u8>> for Sink<'a> {
     fn from(vec: &'a mut Vec<u8>) -> Sink<'a> {
         Sink {
-            kind: SinkKind::Vec(vec),
+            kind: SinkKind::Vec(VecSink::Borrowed(vec)),
             limit: None,
         }
+    }
+}
+
+impl From<File> for Sink<'_> {
+    fn from(file: File) -> Self {
+        Sink::writer(file)
+    }
+}
+
+impl<'a> From<&'a mut File> for Sink<'a> {
+    fn from(file: &'a mut File) -> Sink<'a> {
+        Sink::writer(file)
+    }
+}
+
+impl From<PipeWriter> for Sink<'_> {
+    fn from(pipe: PipeWriter) -> Self {
+        Sink::writer(pipe)
+    }
+}
+
+impl From<io::Stdout> for Sink<'_> {
+    fn from(stdout: io::Stdout) -> Self {
+        Sink::writer(stdout)
+    }
+}
+
+impl From<io::Stderr> for Sink<'_> {
+    fn from(stderr: io::Stderr) -> Self {
+        Sink::writer(stderr)
     }
 }
 
@@ -631,6 +859,7 @@ impl OutputPipe<'_> {
     fn target<'s>(sink: &'s mut SinkKind<'_>, scratch: &'s mut Vec<u8>, room: u64) -> Target<'s> {
         match sink {
             SinkKind::Vec(vec) if room > 0 => {
+                let vec: &mut Vec<u8> = vec;
                 if vec.capacity() - vec.len() < CHUNK {
                     // Doubling keeps reallocation amortised; pages the reads
                     // never touch are never made resident.
@@ -654,6 +883,9 @@ impl OutputPipe<'_> {
     pub(crate) fn commit(&mut self, n: usize) -> io::Result<()> {
         if n == 0 {
             self.close();
+            if let SinkKind::Writer(writer) = &mut self.sink {
+                writer.end_of_file();
+            }
             return Ok(());
         }
         let room = self.room();

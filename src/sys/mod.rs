@@ -44,6 +44,14 @@
 //!   exact); and, on Unix and Windows, `wait_deadline(&mut Child, Instant)`
 //!   (the exit status, or `None` at the deadline) and `enlarge(&Pipe)` (a
 //!   child's pipe made larger where the system can, best effort).
+//! - A child's process tree, for `Exchange::kill_tree`: `mod process` on
+//!   Unix, `mod job` on Windows, each with
+//!   `spawn_tree(&mut Command) -> io::Result<(Child, Tree)>` (spawns the
+//!   child so that everything it starts belongs to its tree: a new process
+//!   group led by the child; a job object the child joins while suspended,
+//!   before it runs) and `Tree::kill(&self) -> io::Result<()>` (`SIGKILL` to
+//!   the group; `TerminateJobObject`), which succeeds when no process is
+//!   left.
 //!
 //! The Unix backend also has `copy(BorrowedFd, BorrowedFd) -> io::Result<u64>`
 //! behind `splice::copy`, `Pipe::read_spare` for reading straight into a

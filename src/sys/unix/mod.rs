@@ -11,6 +11,7 @@ use crate::{PipeReader, PipeWriter};
 pub(crate) mod communicate;
 mod control;
 pub(crate) use control::create;
+pub(crate) mod process;
 mod splice;
 pub(crate) use splice::*;
 

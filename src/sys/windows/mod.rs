@@ -25,6 +25,7 @@
 pub(crate) mod communicate;
 mod control;
 mod convert;
+pub(crate) mod job;
 mod nt;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
