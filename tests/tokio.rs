@@ -10,7 +10,11 @@ use std::io::{self, Read, Write};
 use std::process::Stdio;
 use std::sync::Arc;
 
-use pipekit::tokio::{pipe, pipe_from_child, pipe_to_child, PipeReader, PipeWriter};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pipekit::communicate::{Sink, TimedOutOutput};
+use pipekit::tokio::{pipe, pipe_from_child, pipe_to_child, Exchange, PipeReader, PipeWriter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::{Builder, Runtime};
 use util::{assert_same, child, pattern, Test};
@@ -32,6 +36,14 @@ const TESTS: &[Test] = tests![
     tokio_child_pipes_convert,
     no_blocking_pool_thread_does_the_io,
     dropping_ends_mid_transfer_leaks_nothing,
+    exchange_future_is_send,
+    exchange_feeds_and_drains_a_child,
+    exchange_merges_limits_and_streams,
+    exchange_timeout_kills_a_running_child,
+    #[cfg(any(target_os = "linux", windows))]
+    exchange_deadline_with_a_grandchild_holding_stdout,
+    #[cfg(any(target_os = "linux", windows))]
+    dropping_the_exchange_future_mid_transfer,
 ];
 
 fn main() {
@@ -43,6 +55,10 @@ fn main() {
 
 /// The size of the transfers that cross a child.
 const CHILD_BYTES: usize = 4 << 20;
+/// What the "stderr-then-echo" child writes to stderr before it reads.
+const STDERR_FIRST: usize = 10_000_000;
+/// Output of the "big-stdout" child.
+const BIG: usize = 5_000_000;
 
 fn child_main(role: &str) {
     match role {
@@ -63,8 +79,68 @@ fn child_main(role: &str) {
             io::stdin().lock().read_to_end(&mut got).unwrap();
             assert_same(&got, &pattern(CHILD_BYTES));
         }
+        // 10 MB to stderr before reading anything, then its input back.
+        "stderr-then-echo" => {
+            io::stderr()
+                .lock()
+                .write_all(&pattern(STDERR_FIRST))
+                .unwrap();
+            io::copy(&mut io::stdin().lock(), &mut io::stdout().lock()).unwrap();
+        }
+        "foo-bar" => {
+            io::stdout().write_all(b"foo\n").unwrap();
+            io::stdout().flush().unwrap();
+            io::stderr().write_all(b"bar\n").unwrap();
+            io::stderr().flush().unwrap();
+            io::stdout().write_all(b"baz\n").unwrap();
+        }
+        "big-stdout" => {
+            io::stdout().lock().write_all(&pattern(BIG)).unwrap();
+            io::stderr().write_all(b"done").unwrap();
+        }
+        "park" => park(),
+        // Starts a grandchild that holds stdout open forever, prints its
+        // pid, and exits.
+        "grandchild-holds-stdout" => {
+            let grandchild = child("park")
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            println!("{}", grandchild.id());
+            io::stdout().flush().unwrap();
+            // Never waited for: it outlives this process.
+            std::mem::forget(grandchild);
+        }
+        // Prints its pid, copies its input to its output, then waits
+        // forever.
+        "pid-then-echo" => {
+            println!("{}", std::process::id());
+            io::stdout().flush().unwrap();
+            io::copy(&mut io::stdin().lock(), &mut io::stdout().lock()).unwrap();
+            park();
+        }
         other => panic!("unknown child role {other:?}"),
     }
+}
+
+fn park() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn first_line_pid(stdout: &[u8]) -> u32 {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .next()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text:?}"))
+}
+
+/// A tokio command running this binary as the child `role`.
+fn command(role: &str) -> tokio::process::Command {
+    tokio::process::Command::from(child(role))
 }
 
 fn current_thread() -> Runtime {
@@ -475,6 +551,180 @@ fn dropping_ends_mid_transfer_leaks_nothing() {
     assert_eq!(os::open_count(), before, "descriptors or handles leaked");
 }
 
+fn exchange_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut command = command("echo");
+    let input = String::from("borrowed input");
+    let mut lines = Vec::new();
+    let mut exchange = Exchange::new(&mut command);
+    exchange
+        .input(&input)
+        .stderr_to(Sink::lines(|line| lines.push(line.to_vec())))
+        .timeout(Duration::from_secs(60));
+    let future = exchange.run();
+    assert_send(&future);
+    // Run it, so that the borrowed pieces are used as they would be.
+    let output = current_thread().block_on(future).unwrap();
+    assert_eq!(output.stdout, input.as_bytes());
+    drop(exchange);
+    assert!(lines.is_empty());
+}
+
+/// The deadlock case: the child writes 10 MB to stderr before it reads
+/// its 10 MB of input, then echoes it. Every byte checked, on both runtimes.
+fn exchange_feeds_and_drains_a_child() {
+    on_both(|| async {
+        let input = pattern(STDERR_FIRST);
+        let mut command = command("stderr-then-echo");
+        let output = Exchange::new(&mut command)
+            .input(input.clone())
+            .timeout(Duration::from_secs(120))
+            .run()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{:?}", output.status);
+        assert_same(&output.stderr, &pattern(STDERR_FIRST));
+        assert_same(&output.stdout, &input);
+    });
+}
+
+fn exchange_merges_limits_and_streams() {
+    on_both(|| async {
+        // Merged: one pipe, in the order written.
+        let output = Exchange::new(&mut command("foo-bar"))
+            .merge_stderr(true)
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(output.stdout, b"foo\nbar\nbaz\n");
+        assert!(output.stderr.is_empty());
+
+        // Limited: the exact prefix, the rest read and discarded.
+        let mut big = command("big-stdout");
+        let mut exchange = Exchange::new(&mut big);
+        let output = exchange.limit(1000).run().await.unwrap();
+        assert!(output.status.success(), "the child must not block or die");
+        assert_same(&output.stdout, &pattern(BIG)[..1000]);
+        assert_eq!(output.stderr, b"done");
+        assert!(exchange.stdout_truncated());
+        assert!(!exchange.stderr_truncated());
+
+        // Streamed to sinks, line by line and into a vector.
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&lines);
+        let mut err = Vec::new();
+        let output = Exchange::new(&mut command("foo-bar"))
+            .stdout_to(Sink::lines(move |line| {
+                seen.lock().unwrap().push(line.to_vec())
+            }))
+            .stderr_to(&mut err)
+            .run()
+            .await
+            .unwrap();
+        assert!(output.stdout.is_empty() && output.stderr.is_empty());
+        assert_eq!(*lines.lock().unwrap(), [b"foo".to_vec(), b"baz".to_vec()]);
+        assert_eq!(err, b"bar\n");
+
+        // Merging with a stderr sink is refused before anything runs.
+        let mut sink = Vec::new();
+        let err = Exchange::new(&mut command("foo-bar"))
+            .merge_stderr(true)
+            .stderr_to(&mut sink)
+            .run()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
+fn exchange_timeout_kills_a_running_child() {
+    on_both(|| async {
+        let input = pattern(1000);
+        let err = Exchange::new(&mut command("park"))
+            .input(&input)
+            .timeout(Duration::from_millis(300))
+            .run()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let payload = TimedOutOutput::from_error(&err).expect("a TimedOutOutput");
+        assert!(payload.killed(), "{err}");
+        let status = payload.status.expect("the killed child's status");
+        assert!(!status.success());
+        assert!(err.to_string().contains("killed"), "{err}");
+    });
+}
+
+/// A child exits at once, leaving a grandchild that holds its stdout. With
+/// `kill_tree` the deadline kills the grandchild too; without it the
+/// payload tells that the child had exited, and the grandchild lives on.
+#[cfg(any(target_os = "linux", windows))]
+fn exchange_deadline_with_a_grandchild_holding_stdout() {
+    on_both(|| async {
+        let err = Exchange::new(&mut command("grandchild-holds-stdout"))
+            .kill_tree(true)
+            .timeout(Duration::from_secs(2))
+            .run()
+            .await
+            .unwrap_err();
+        let payload = TimedOutOutput::from_error(&err).expect("a TimedOutOutput");
+        let grandchild = first_line_pid(&payload.stdout);
+        assert!(payload.status.expect("the child had exited").success());
+        assert!(!payload.killed());
+        assert!(
+            os::wait_gone(grandchild),
+            "grandchild {grandchild} survived"
+        );
+
+        let err = Exchange::new(&mut command("grandchild-holds-stdout"))
+            .kill_on_timeout(false)
+            .timeout(Duration::from_secs(2))
+            .run()
+            .await
+            .unwrap_err();
+        let payload = TimedOutOutput::from_error(&err).expect("a TimedOutOutput");
+        let grandchild = first_line_pid(&payload.stdout);
+        assert!(payload.status.expect("the child had exited").success());
+        assert!(err.to_string().contains("still holds"), "{err}");
+        assert!(!os::gone_now(grandchild), "nobody asked to kill it");
+        os::kill(grandchild);
+        assert!(os::wait_gone(grandchild));
+    });
+}
+
+/// The exchange's task is aborted while 64 MiB go through the child: its
+/// pipes are closed (as many descriptors or handles as before) and the
+/// child, killed, is gone.
+#[cfg(any(target_os = "linux", windows))]
+fn dropping_the_exchange_future_mid_transfer() {
+    multi_thread().block_on(async {
+        // Warm up what tokio opens once for child processes.
+        Exchange::new(&mut command("echo")).run().await.unwrap();
+        let before = os::open_count();
+        let (first_line, got_line) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut first_line = Some(first_line);
+            let mut command = command("pid-then-echo");
+            let input = pattern(64 << 20);
+            let result = Exchange::new(&mut command)
+                .input(input)
+                .stdout_to(Sink::lines(move |line| {
+                    if let Some(tx) = first_line.take() {
+                        let _ = tx.send(String::from_utf8_lossy(line).into_owned());
+                    }
+                }))
+                .run()
+                .await;
+            result
+        });
+        let pid: u32 = got_line.await.unwrap().trim().parse().unwrap();
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(os::wait_gone(pid), "the child {pid} was not killed");
+        assert_eq!(os::open_count(), before, "descriptors or handles leaked");
+    });
+}
+
 #[cfg(unix)]
 mod os {
     /// The number of open file descriptors of this process.
@@ -496,11 +746,66 @@ mod os {
                 .count()
         }
     }
+
+    /// Waits (bounded by the watchdog) until process `pid` has ended,
+    /// whoever reaps it: a pidfd turns readable when it exits. `true` if it
+    /// ended, or is already gone.
+    #[cfg(target_os = "linux")]
+    pub fn wait_gone(pid: u32) -> bool {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+        #[allow(unsafe_code)]
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            let err = std::io::Error::last_os_error();
+            assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "pidfd_open: {err}");
+            return true;
+        }
+        // SAFETY: `fd` is a new descriptor owned here.
+        #[allow(unsafe_code)]
+        let fd =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; no timeout (the watchdog bounds it).
+        #[allow(unsafe_code)]
+        let ret = unsafe { libc::poll(&mut pfd, 1, -1) };
+        ret == 1
+    }
+
+    /// Whether process `pid` has ended now, without waiting.
+    #[cfg(target_os = "linux")]
+    pub fn gone_now(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name in parentheses.
+            Ok(stat) => {
+                matches!(stat.rsplit(')').next().map(str::trim_start), Some(s) if s.starts_with('Z') || s.starts_with('X'))
+            }
+            Err(_) => true,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn kill(pid: u32) {
+        // SAFETY: kill takes a pid and a signal number.
+        #[allow(unsafe_code)]
+        let ret = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(ret, 0);
+    }
 }
 
 #[cfg(windows)]
 mod os {
-    use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessHandleCount};
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, GetLastError, ERROR_INVALID_PARAMETER, STILL_ACTIVE, WAIT_OBJECT_0,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, GetExitCodeProcess, GetProcessHandleCount, OpenProcess,
+        TerminateProcess, WaitForSingleObject, PROCESS_QUERY_LIMITED_INFORMATION,
+        PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
+    };
 
     /// The number of open handles of this process.
     pub fn open_count() -> usize {
@@ -515,5 +820,69 @@ mod os {
             std::io::Error::last_os_error()
         );
         count as usize
+    }
+
+    /// Runs `f` on a handle to process `pid`, or returns `None` if there is
+    /// no such process.
+    fn with_process<T>(pid: u32, access: u32, f: impl FnOnce(isize) -> T) -> Option<T> {
+        // SAFETY: OpenProcess takes an access mask, a flag and a pid.
+        #[allow(unsafe_code)]
+        let handle = unsafe { OpenProcess(access, 0, pid) };
+        if handle.is_null() {
+            // SAFETY: reads this thread's last error.
+            #[allow(unsafe_code)]
+            let error = unsafe { GetLastError() };
+            assert_eq!(error, ERROR_INVALID_PARAMETER, "OpenProcess({pid})");
+            return None;
+        }
+        let value = f(handle as isize);
+        // SAFETY: `handle` was opened above and is closed once.
+        #[allow(unsafe_code)]
+        unsafe {
+            CloseHandle(handle)
+        };
+        Some(value)
+    }
+
+    fn exit_code(handle: isize) -> u32 {
+        let mut code = 0;
+        // SAFETY: `handle` is open, and `code` a valid u32.
+        #[allow(unsafe_code)]
+        let ok = unsafe { GetExitCodeProcess(handle as _, &mut code) };
+        assert_ne!(ok, 0, "GetExitCodeProcess");
+        code
+    }
+
+    /// Waits (bounded) until process `pid` has ended; `true` if it did.
+    pub fn wait_gone(pid: u32) -> bool {
+        with_process(
+            pid,
+            PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+            |handle| {
+                // SAFETY: `handle` is open for the call.
+                #[allow(unsafe_code)]
+                let waited = unsafe { WaitForSingleObject(handle as _, 30_000) };
+                waited == WAIT_OBJECT_0 && exit_code(handle) != STILL_ACTIVE as u32
+            },
+        )
+        .unwrap_or(true)
+    }
+
+    /// Whether process `pid` has ended now, without waiting.
+    pub fn gone_now(pid: u32) -> bool {
+        with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |handle| {
+            exit_code(handle) != STILL_ACTIVE as u32
+        })
+        .unwrap_or(true)
+    }
+
+    pub fn kill(pid: u32) {
+        with_process(pid, PROCESS_TERMINATE, |handle| {
+            // SAFETY: `handle` is open for the call.
+            #[allow(unsafe_code)]
+            let ok = unsafe { TerminateProcess(handle as _, 1) };
+            assert_ne!(ok, 0, "TerminateProcess");
+        })
+        .expect("the process exists");
     }
 }

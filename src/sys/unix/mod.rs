@@ -13,6 +13,8 @@ mod control;
 pub(crate) use control::create;
 pub(crate) mod process;
 mod splice;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
 pub(crate) use splice::*;
 
 /// Turns the `-1` that a libc call returns on failure into the error in

@@ -66,6 +66,9 @@ use ::tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::PipeOptions;
 
+mod exchange;
+pub use exchange::Exchange;
+
 #[cfg(unix)]
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 #[cfg(windows)]
