@@ -127,6 +127,10 @@
 //!
 //! - `io_safety`: accepted and ignored, because `os_pipe` 1.x had it; the
 //!   I/O-safety traits are always implemented.
+//! - `tokio` (off by default): the module `tokio`, async pipe ends
+//!   (`AsyncRead`/`AsyncWrite`) and the exchange as a future, on tokio's
+//!   reactor on Unix and its I/O completion port on Windows. It needs what
+//!   the tokio release in use needs (Rust 1.71 with tokio up to 1.47).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // On targets that are neither Unix nor Windows no pipe end can exist (the

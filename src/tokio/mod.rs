@@ -10,6 +10,11 @@
 //! Every end is close-on-exec (Unix) or not inheritable (Windows), like every
 //! pipekit end.
 //!
+//! [`Exchange`] is [`communicate::Exchange`](crate::communicate::Exchange) as
+//! a `Send` future on a [`tokio::process::Command`](::tokio::process::Command):
+//! it spawns the child with these pipes, feeds it, captures or streams its
+//! outputs, and bounds the run with a deadline that can kill its process tree.
+//!
 //! # Platform-specific behavior
 //!
 //! - Unix: the ends are tokio's own `tokio::net::unix::pipe::Receiver`
