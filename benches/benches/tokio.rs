@@ -173,11 +173,23 @@ mod cases {
     pub fn cells() -> Vec<(String, bool, Vec<Case>)> {
         let mut cells = Vec::new();
         for multi in [false, true] {
-            let flavor = if multi { "multi-thread (2 workers)" } else { "current-thread" };
+            let flavor = if multi {
+                "multi-thread (2 workers)"
+            } else {
+                "current-thread"
+            };
             let c64: [Case; 2] = pair!(64 << 10);
             let c1m: [Case; 2] = pair!(1 << 20);
-            cells.push((format!("256 MiB, 64 KiB writes, {flavor}"), multi, c64.to_vec()));
-            cells.push((format!("256 MiB, 1 MiB writes, {flavor}"), multi, c1m.to_vec()));
+            cells.push((
+                format!("256 MiB, 64 KiB writes, {flavor}"),
+                multi,
+                c64.to_vec(),
+            ));
+            cells.push((
+                format!("256 MiB, 1 MiB writes, {flavor}"),
+                multi,
+                c1m.to_vec(),
+            ));
         }
         cells
     }
@@ -215,9 +227,17 @@ mod cases {
     pub fn cells() -> Vec<(String, bool, Vec<Case>)> {
         let mut cells = Vec::new();
         for multi in [false, true] {
-            let flavor = if multi { "multi-thread (2 workers)" } else { "current-thread" };
+            let flavor = if multi {
+                "multi-thread (2 workers)"
+            } else {
+                "current-thread"
+            };
             let c64: [Case; 2] = pair!(64 << 10);
-            cells.push((format!("256 MiB, 64 KiB writes, {flavor}"), multi, c64.to_vec()));
+            cells.push((
+                format!("256 MiB, 64 KiB writes, {flavor}"),
+                multi,
+                c64.to_vec(),
+            ));
         }
         cells
     }
@@ -230,13 +250,21 @@ fn main() {
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1))
         .map_or(11, |n| n.parse().expect("--rounds N"));
-    let rounds = if args.iter().any(|a| a == "--quick") { 3 } else { rounds };
+    let rounds = if args.iter().any(|a| a == "--quick") {
+        3
+    } else {
+        rounds
+    };
     // `cargo bench` passes --bench; nothing else is expected.
     for (title, multi, cases) in cases::cells() {
         cell(&title, multi, rounds, cases::TOTAL, &cases);
     }
     for multi in [false, true] {
-        let flavor = if multi { "multi-thread (2 workers)" } else { "current-thread" };
+        let flavor = if multi {
+            "multi-thread (2 workers)"
+        } else {
+            "current-thread"
+        };
         cell(
             &format!("capture of a child's 256 MiB (stdout and stderr), {flavor}"),
             multi,

@@ -232,14 +232,13 @@ impl<'a> Exchange<'a> {
         result
     }
 
-    /// Spawns the child with its pipes.
+    /// Spawns the child with its pipes. Every pipe is made before the
+    /// command is touched, so a failure leaves the command as it was.
     fn spawn(&mut self) -> io::Result<Running<'a>> {
-        let mut feed = None;
-        if self.input.is_some() {
-            let (child_end, ours) = pipe_to_child()?;
-            self.command.stdin(child_end);
-            feed = Some(ours);
-        }
+        let stdin = match self.input {
+            Some(_) => Some(pipe_to_child()?),
+            None => None,
+        };
         let (stdout, child_stdout) = pipe_from_child()?;
         let (stderr, child_stderr) = if self.merge_stderr {
             (None, child_stdout.try_clone()?)
@@ -247,6 +246,10 @@ impl<'a> Exchange<'a> {
             let (ours, theirs) = pipe_from_child()?;
             (Some(ours), theirs)
         };
+        let feed = stdin.map(|(child_end, ours)| {
+            self.command.stdin(child_end);
+            ours
+        });
         self.command.stdout(child_stdout).stderr(child_stderr);
         let spawned = if self.kill_tree {
             spawn_tree(self.command).map(|(child, tree)| (child, Some(tree)))
