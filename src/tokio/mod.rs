@@ -11,7 +11,7 @@
 //! pipekit end.
 //!
 //! [`Exchange`] is [`communicate::Exchange`](crate::communicate::Exchange) as
-//! a `Send` future on a [`tokio::process::Command`](::tokio::process::Command):
+//! a `Send` future on a [`tokio::process::Command`]:
 //! it spawns the child with these pipes, feeds it, captures or streams its
 //! outputs, and bounds the run with a deadline that can kill its process tree.
 //!
