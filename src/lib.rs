@@ -139,6 +139,10 @@
 //!
 //! - `io_safety`: accepted and ignored, because `os_pipe` 1.x had it; the
 //!   I/O-safety traits are always implemented.
+//! - `tokio` (off by default): the module `tokio`, async pipe ends
+//!   (`AsyncRead`/`AsyncWrite`) and the exchange as a future, on tokio's
+//!   reactor on Unix and its I/O completion port on Windows. It needs what
+//!   the tokio release in use needs (Rust 1.71 with tokio up to 1.47).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(docsrs, doc(auto_cfg(hide(pipekit_std_pipe))))]
@@ -159,6 +163,9 @@ mod pipe;
 pub mod splice;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(all(feature = "tokio", any(unix, windows)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 
 pub use crate::options::PipeOptions;
 pub use crate::pipe::{dup_stderr, dup_stdin, dup_stdout, pipe, PipeReader, PipeWriter};

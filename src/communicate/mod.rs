@@ -80,6 +80,8 @@ use crate::sys::imp;
 use crate::{PipeReader, PipeWriter};
 
 mod child;
+#[cfg(all(feature = "tokio", any(unix, windows)))]
+pub(crate) mod detached;
 mod exchange;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@ mod control;
 pub(crate) use control::create;
 pub(crate) mod process;
 mod splice;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
 pub(crate) use splice::*;
 // Apple's `pipe2`, found at run time; built on Linux too for its unit tests.
 #[cfg(any(target_vendor = "apple", all(test, target_os = "linux")))]

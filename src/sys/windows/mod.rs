@@ -28,6 +28,8 @@ mod convert;
 pub(crate) mod job;
 mod nt;
 mod timer;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
 
 pub(crate) use control::create;
 
