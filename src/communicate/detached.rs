@@ -5,28 +5,12 @@
 use std::io;
 use std::mem;
 
-use super::{
-    Input, OutputPipe, Pending, Sink, SinkKind, Source, SourceKind, Target, TimedOutOutput, VecSink,
-};
+use super::{Input, OutputPipe, Sink, SinkKind, Source, Target, TimedOutOutput, VecSink};
 
 impl<'a> Input<'a> {
     /// An input fed from `source`, whose pipe the caller holds.
     pub(crate) fn detached(source: Source<'a>) -> Input<'a> {
-        let source = match source.0 {
-            SourceKind::Bytes(bytes) => Pending::Bytes { bytes, at: 0 },
-            SourceKind::Reader(reader) => Pending::Reader {
-                reader,
-                buf: Vec::new(),
-                at: 0,
-                eof: false,
-            },
-        };
-        Input {
-            pipe: None,
-            source,
-            written: 0,
-            closed_early: false,
-        }
+        Input::new(None, source)
     }
 
     /// The bytes to write next; empty once the source is exhausted. Reads a
@@ -46,15 +30,7 @@ impl<'a> OutputPipe<'a> {
     /// own), keeping at most `limit` bytes unless the sink has its own limit.
     /// The caller holds the pipe.
     pub(crate) fn detached(sink: Option<Sink<'a>>, limit: Option<u64>) -> OutputPipe<'a> {
-        let sink = sink.unwrap_or_else(Sink::owned);
-        OutputPipe {
-            pipe: None,
-            limit: sink.limit.or(limit),
-            sink: sink.kind,
-            kept: 0,
-            scratch: Vec::new(),
-            truncated: false,
-        }
+        OutputPipe::new(None, sink.unwrap_or_else(Sink::owned), limit)
     }
 
     /// Where the next read goes; then [`commit`](OutputPipe::commit) it.

@@ -524,22 +524,8 @@ impl<'a> Communicator<'a> {
         pipe: impl Into<PipeWriter>,
         source: impl Into<Source<'a>>,
     ) -> &mut Self {
-        let source = match source.into().0 {
-            SourceKind::Bytes(bytes) => Pending::Bytes { bytes, at: 0 },
-            SourceKind::Reader(reader) => Pending::Reader {
-                reader,
-                buf: Vec::new(),
-                at: 0,
-                eof: false,
-            },
-        };
-        self.inputs.push(Input {
-            pipe: Some(pipe.into()),
-            source,
-            written: 0,
-            closed_early: false,
-            growth: Growth::default(),
-        });
+        self.inputs
+            .push(Input::new(Some(pipe.into()), source.into()));
         self
     }
 
@@ -549,16 +535,8 @@ impl<'a> Communicator<'a> {
     /// a [`ChildStdout`](std::process::ChildStdout). `sink` is a
     /// `&mut Vec<u8>`, or a [`Sink`].
     pub fn output(&mut self, pipe: impl Into<PipeReader>, sink: impl Into<Sink<'a>>) -> &mut Self {
-        let sink = sink.into();
-        self.outputs.push(OutputPipe {
-            pipe: Some(pipe.into()),
-            sink: sink.kind,
-            limit: sink.limit,
-            kept: 0,
-            scratch: Vec::new(),
-            truncated: false,
-            growth: Growth::default(),
-        });
+        self.outputs
+            .push(OutputPipe::new(Some(pipe.into()), sink.into(), None));
         self
     }
 
@@ -848,6 +826,29 @@ impl fmt::Debug for Input<'_> {
     }
 }
 
+impl<'a> Input<'a> {
+    /// An input fed from `source` into `pipe` (`None`: a pipe the caller
+    /// holds, for an engine that does its own I/O).
+    pub(crate) fn new(pipe: Option<PipeWriter>, source: Source<'a>) -> Input<'a> {
+        let source = match source.0 {
+            SourceKind::Bytes(bytes) => Pending::Bytes { bytes, at: 0 },
+            SourceKind::Reader(reader) => Pending::Reader {
+                reader,
+                buf: Vec::new(),
+                at: 0,
+                eof: false,
+            },
+        };
+        Input {
+            pipe,
+            source,
+            written: 0,
+            closed_early: false,
+            growth: Growth::default(),
+        }
+    }
+}
+
 impl Input<'_> {
     /// The pipe, while the input is being fed.
     pub(crate) fn pipe(&self) -> Option<&PipeWriter> {
@@ -951,6 +952,26 @@ pub(crate) enum Target<'s> {
     Vec { vec: &'s mut Vec<u8>, max: usize },
     /// Read into this buffer, then [`OutputPipe::commit`] it.
     Buffer(&'s mut [u8]),
+}
+
+impl<'a> OutputPipe<'a> {
+    /// An output read from `pipe` (`None`: a pipe the caller holds) into
+    /// `sink`, keeping at most the sink's own limit, or else `limit`.
+    pub(crate) fn new(
+        pipe: Option<PipeReader>,
+        sink: Sink<'a>,
+        limit: Option<u64>,
+    ) -> OutputPipe<'a> {
+        OutputPipe {
+            pipe,
+            limit: sink.limit.or(limit),
+            sink: sink.kind,
+            kept: 0,
+            scratch: Vec::new(),
+            truncated: false,
+            growth: Growth::default(),
+        }
+    }
 }
 
 impl OutputPipe<'_> {
