@@ -8,7 +8,10 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::child::spawn_joined_with;
-use super::{Communicator, DeadlinePassed, Sink, SinkKind, Source, SourceKind, TimedOutOutput};
+use super::{
+    earliest, Communicator, DeadlinePassed, Plan, Sink, SinkKind, Source, SourceKind,
+    TimedOutOutput,
+};
 use crate::{PipeReader, PipeWriter};
 
 /// The platform pieces of the child layer: the engine's bounded wait, the
@@ -78,18 +81,6 @@ mod os {
         _: &mut Child,
     ) -> (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>) {
         (None, None, None)
-    }
-}
-
-/// The earlier of `now + timeout` and `deadline`; a timeout too long for
-/// the clock to represent is no bound at all.
-fn earliest(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Instant> {
-    match (
-        timeout.and_then(|t| Instant::now().checked_add(t)),
-        deadline,
-    ) {
-        (Some(end), Some(deadline)) => Some(end.min(deadline)),
-        (end, deadline) => end.or(deadline),
     }
 }
 
@@ -209,17 +200,7 @@ fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitSta
 #[derive(Debug)]
 pub struct Exchange<'a> {
     command: &'a mut Command,
-    input: Option<Source<'a>>,
-    merge_stderr: bool,
-    limit: Option<u64>,
-    stdout: Option<Sink<'a>>,
-    stderr: Option<Sink<'a>>,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-    kill_on_timeout: bool,
-    kill_tree: bool,
-    spawned: bool,
-    truncated: [bool; 2],
+    plan: Plan<'a>,
 }
 
 impl<'a> Exchange<'a> {
@@ -228,17 +209,7 @@ impl<'a> Exchange<'a> {
     pub fn new(command: &'a mut Command) -> Exchange<'a> {
         Exchange {
             command,
-            input: None,
-            merge_stderr: false,
-            limit: None,
-            stdout: None,
-            stderr: None,
-            timeout: None,
-            deadline: None,
-            kill_on_timeout: true,
-            kill_tree: false,
-            spawned: false,
-            truncated: [false; 2],
+            plan: Plan::default(),
         }
     }
 
@@ -251,7 +222,7 @@ impl<'a> Exchange<'a> {
     /// before reading everything, the rest is not written and the exchange
     /// goes on ([`RunningExchange::input_written`] tells how much was).
     pub fn input(&mut self, source: impl Into<Source<'a>>) -> &mut Self {
-        self.input = Some(source.into());
+        self.plan.input = Some(source.into());
         self
     }
 
@@ -264,7 +235,7 @@ impl<'a> Exchange<'a> {
     /// [`run`](Exchange::run) and [`spawn`](Exchange::spawn) fail with
     /// [`io::ErrorKind::InvalidInput`].
     pub fn merge_stderr(&mut self, merge: bool) -> &mut Self {
-        self.merge_stderr = merge;
+        self.plan.merge_stderr = merge;
         self
     }
 
@@ -278,7 +249,7 @@ impl<'a> Exchange<'a> {
     /// after [`run`](Exchange::run), and by the [`RunningExchange`]'s methods
     /// of the same names.
     pub fn limit(&mut self, bytes: u64) -> &mut Self {
-        self.limit = Some(bytes);
+        self.plan.limit = Some(bytes);
         self
     }
 
@@ -286,14 +257,14 @@ impl<'a> Exchange<'a> {
     /// anything one is made from) instead of capturing it; the [`Output`]'s
     /// `stdout` is then empty.
     pub fn stdout_to(&mut self, sink: impl Into<Sink<'a>>) -> &mut Self {
-        self.stdout = Some(sink.into());
+        self.plan.stdout = Some(sink.into());
         self
     }
 
     /// Streams the child's standard error into `sink` instead of capturing
     /// it; the [`Output`]'s `stderr` is then empty.
     pub fn stderr_to(&mut self, sink: impl Into<Sink<'a>>) -> &mut Self {
-        self.stderr = Some(sink.into());
+        self.plan.stderr = Some(sink.into());
         self
     }
 
@@ -301,7 +272,7 @@ impl<'a> Exchange<'a> {
     /// the call: spawning, feeding, reading to end of file and waiting for
     /// the exit.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.timeout = Some(timeout);
+        self.plan.timeout = Some(timeout);
         self
     }
 
@@ -309,7 +280,7 @@ impl<'a> Exchange<'a> {
     /// whichever of the deadline and the [`timeout`](Exchange::timeout)
     /// comes first.
     pub fn deadline(&mut self, deadline: Instant) -> &mut Self {
-        self.deadline = Some(deadline);
+        self.plan.deadline = Some(deadline);
         self
     }
 
@@ -323,7 +294,7 @@ impl<'a> Exchange<'a> {
     /// far. To stop at a bound and go on later, use
     /// [`spawn`](Exchange::spawn) and [`RunningExchange::run_for`] instead.
     pub fn kill_on_timeout(&mut self, kill: bool) -> &mut Self {
-        self.kill_on_timeout = kill;
+        self.plan.kill_on_timeout = kill;
         self
     }
 
@@ -349,7 +320,7 @@ impl<'a> Exchange<'a> {
     /// putting the child into its own job fails, and so does the spawn (the
     /// child is killed and reaped before it has run).
     pub fn kill_tree(&mut self, kill_tree: bool) -> &mut Self {
-        self.kill_tree = kill_tree;
+        self.plan.kill_tree = kill_tree;
         self
     }
 
@@ -384,17 +355,17 @@ impl<'a> Exchange<'a> {
     /// The wait for the exit is that of [`wait_timeout`]. See
     /// [`kill_tree`](Exchange::kill_tree) for the kill.
     pub fn run(&mut self) -> io::Result<Output> {
-        let deadline = earliest(self.timeout, self.deadline);
+        let deadline = earliest(self.plan.timeout, self.plan.deadline);
         let mut running = self.spawn()?;
         let result = running.core.run(&mut running.child, deadline);
-        self.truncated = [running.stdout_truncated(), running.stderr_truncated()];
+        self.plan.truncated = [running.stdout_truncated(), running.stderr_truncated()];
         match result {
             Ok(output) => Ok(output),
             Err(error) if DeadlinePassed::from_error(&error).is_some() => {
-                running.time_out(self.kill_on_timeout)
+                running.time_out(self.plan.kill_on_timeout)
             }
             Err(error) => {
-                if self.kill_on_timeout {
+                if self.plan.kill_on_timeout {
                     running.kill_and_reap()?;
                 }
                 Err(error)
@@ -405,13 +376,13 @@ impl<'a> Exchange<'a> {
     /// Whether the last [`run`](Exchange::run) discarded bytes of the
     /// standard output past the [`limit`](Exchange::limit).
     pub fn stdout_truncated(&self) -> bool {
-        self.truncated[0]
+        self.plan.truncated[0]
     }
 
     /// Whether the last [`run`](Exchange::run) discarded bytes of the
     /// standard error past the [`limit`](Exchange::limit).
     pub fn stderr_truncated(&self) -> bool {
-        self.truncated[1]
+        self.plan.truncated[1]
     }
 
     /// Spawns the child with its pipes, and returns it as a
@@ -432,14 +403,14 @@ impl<'a> Exchange<'a> {
     ///   system's error from setting up the process tree; the child is then
     ///   killed and reaped.
     pub fn spawn(&mut self) -> io::Result<RunningExchange<'a>> {
-        if self.spawned {
+        if self.plan.spawned {
             return Err(crate::error::invalid_input(
                 "pipekit: this Exchange has already spawned its child (its input and sinks \
                  went to it); make a new Exchange to run the command again"
                     .to_string(),
             ));
         }
-        if self.merge_stderr && self.stderr.is_some() {
+        if self.plan.merge_stderr && self.plan.stderr.is_some() {
             return Err(crate::error::invalid_input(
                 "pipekit: an Exchange cannot both merge stderr into stdout and stream stderr \
                  to a sink"
@@ -447,10 +418,10 @@ impl<'a> Exchange<'a> {
             ));
         }
         let command = &mut *self.command;
-        if self.input.is_some() {
+        if self.plan.input.is_some() {
             command.stdin(Stdio::piped());
         }
-        let kill_tree = self.kill_tree;
+        let kill_tree = self.plan.kill_tree;
         let spawn = |command: &mut Command| {
             if kill_tree {
                 os::spawn_tree(command).map(|(child, tree)| (child, Some(tree)))
@@ -458,7 +429,7 @@ impl<'a> Exchange<'a> {
                 command.spawn().map(|child| (child, None))
             }
         };
-        let (spawned, joined) = if self.merge_stderr {
+        let (spawned, joined) = if self.plan.merge_stderr {
             let (spawned, reader) = spawn_joined_with(command, spawn)?;
             (spawned, Some(reader))
         } else {
@@ -466,16 +437,16 @@ impl<'a> Exchange<'a> {
             (spawn(command), None)
         };
         let (mut child, tree) = spawned?;
-        self.spawned = true;
+        self.plan.spawned = true;
 
         let (stdin, stdout, stderr) = os::take_pipes(&mut child);
         let stdout = joined.or(stdout);
         let streams = Streams {
-            stdin: stdin.map(|pipe| (pipe, self.input.take())),
-            stdout: stdout.map(|pipe| (pipe, self.stdout.take())),
-            stderr: stderr.map(|pipe| (pipe, self.stderr.take())),
+            stdin: stdin.map(|pipe| (pipe, self.plan.input.take())),
+            stdout: stdout.map(|pipe| (pipe, self.plan.stdout.take())),
+            stderr: stderr.map(|pipe| (pipe, self.plan.stderr.take())),
         };
-        let mut core = Core::new(streams, self.limit);
+        let mut core = Core::new(streams, self.plan.limit);
         core.tree = tree;
         Ok(RunningExchange { child, core })
     }

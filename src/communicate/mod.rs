@@ -591,15 +591,7 @@ impl<'a> Communicator<'a> {
                 format!("pipekit: the exchange already failed and cannot resume: {message}"),
             ));
         }
-        let started = Instant::now();
-        // A timeout too long for the clock to represent is no bound at all.
-        let deadline = match (
-            self.timeout.and_then(|t| started.checked_add(t)),
-            self.deadline,
-        ) {
-            (Some(end), Some(deadline)) => Some(end.min(deadline)),
-            (end, deadline) => end.or(deadline),
-        };
+        let deadline = earliest(self.timeout, self.deadline);
         let result = imp::communicate::drive(&mut self.inputs, &mut self.outputs, deadline);
         if let Err(error) = &result {
             if DeadlinePassed::from_error(error).is_none() {
@@ -657,6 +649,57 @@ impl<'a> Communicator<'a> {
     /// If there is no output number `index`.
     pub fn truncated(&self, index: usize) -> bool {
         self.outputs[index].truncated
+    }
+}
+
+/// The earlier of `now + timeout` and `deadline`; a timeout too long for
+/// the clock to represent is no bound at all.
+pub(crate) fn earliest(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Instant> {
+    match (
+        timeout.and_then(|t| Instant::now().checked_add(t)),
+        deadline,
+    ) {
+        (Some(end), Some(deadline)) => Some(end.min(deadline)),
+        (end, deadline) => end.or(deadline),
+    }
+}
+
+/// What an exchange with a child was asked to do, shared by the blocking
+/// [`Exchange`] and its async twin in `pipekit::tokio`: their builder
+/// methods set these fields, and their runs read them.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    pub(crate) input: Option<Source<'a>>,
+    pub(crate) merge_stderr: bool,
+    pub(crate) limit: Option<u64>,
+    pub(crate) stdout: Option<Sink<'a>>,
+    pub(crate) stderr: Option<Sink<'a>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) kill_on_timeout: bool,
+    pub(crate) kill_tree: bool,
+    /// Whether the child was spawned: an exchange runs one child.
+    pub(crate) spawned: bool,
+    /// Whether the limit cut standard output, standard error.
+    pub(crate) truncated: [bool; 2],
+}
+
+impl Default for Plan<'_> {
+    /// Capture both outputs, no input, no bound; kill the child on timeout.
+    fn default() -> Self {
+        Plan {
+            input: None,
+            merge_stderr: false,
+            limit: None,
+            stdout: None,
+            stderr: None,
+            timeout: None,
+            deadline: None,
+            kill_on_timeout: true,
+            kill_tree: false,
+            spawned: false,
+            truncated: [false; 2],
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use ::tokio::process::{Child, Command};
 
 use super::{pipe_from_child, pipe_to_child, PipeReader, PipeWriter};
 use crate::communicate::detached;
-use crate::communicate::{Input, OutputPipe, Sink, Source, Target, TimedOutOutput};
+use crate::communicate::{earliest, Input, OutputPipe, Plan, Sink, Source, Target, TimedOutOutput};
 use crate::sys::imp::tokio::{spawn_tree, Tree};
 
 /// Runs a [`tokio::process::Command`](Command) with the pipes it needs:
@@ -65,17 +65,7 @@ use crate::sys::imp::tokio::{spawn_tree, Tree};
 #[derive(Debug)]
 pub struct Exchange<'a> {
     command: &'a mut Command,
-    input: Option<Source<'a>>,
-    merge_stderr: bool,
-    limit: Option<u64>,
-    stdout: Option<Sink<'a>>,
-    stderr: Option<Sink<'a>>,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-    kill_on_timeout: bool,
-    kill_tree: bool,
-    spawned: bool,
-    truncated: [bool; 2],
+    plan: Plan<'a>,
 }
 
 impl<'a> Exchange<'a> {
@@ -84,17 +74,7 @@ impl<'a> Exchange<'a> {
     pub fn new(command: &'a mut Command) -> Exchange<'a> {
         Exchange {
             command,
-            input: None,
-            merge_stderr: false,
-            limit: None,
-            stdout: None,
-            stderr: None,
-            timeout: None,
-            deadline: None,
-            kill_on_timeout: true,
-            kill_tree: false,
-            spawned: false,
-            truncated: [false; 2],
+            plan: Plan::default(),
         }
     }
 
@@ -102,7 +82,7 @@ impl<'a> Exchange<'a> {
     /// file or [`Source::reader`]), then closes it. Without an input the
     /// child's standard input is left as the command has it.
     pub fn input(&mut self, source: impl Into<Source<'a>>) -> &mut Self {
-        self.input = Some(source.into());
+        self.plan.input = Some(source.into());
         self
     }
 
@@ -110,7 +90,7 @@ impl<'a> Exchange<'a> {
     /// arrive in the order the child wrote them, returned as the standard
     /// output.
     pub fn merge_stderr(&mut self, merge: bool) -> &mut Self {
-        self.merge_stderr = merge;
+        self.plan.merge_stderr = merge;
         self
     }
 
@@ -121,32 +101,32 @@ impl<'a> Exchange<'a> {
     /// [`stderr_truncated`](Exchange::stderr_truncated) tell whether any
     /// was.
     pub fn limit(&mut self, bytes: u64) -> &mut Self {
-        self.limit = Some(bytes);
+        self.plan.limit = Some(bytes);
         self
     }
 
     /// Streams the standard output into `sink` instead of capturing it.
     pub fn stdout_to(&mut self, sink: impl Into<Sink<'a>>) -> &mut Self {
-        self.stdout = Some(sink.into());
+        self.plan.stdout = Some(sink.into());
         self
     }
 
     /// Streams the standard error into `sink` instead of capturing it.
     pub fn stderr_to(&mut self, sink: impl Into<Sink<'a>>) -> &mut Self {
-        self.stderr = Some(sink.into());
+        self.plan.stderr = Some(sink.into());
         self
     }
 
     /// Bounds the run to `timeout` from the start of [`run`](Exchange::run).
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.timeout = Some(timeout);
+        self.plan.timeout = Some(timeout);
         self
     }
 
     /// Bounds the run to end at `deadline` at the latest (the earlier of it
     /// and the [`timeout`](Exchange::timeout)).
     pub fn deadline(&mut self, deadline: Instant) -> &mut Self {
-        self.deadline = Some(deadline);
+        self.plan.deadline = Some(deadline);
         self
     }
 
@@ -154,7 +134,7 @@ impl<'a> Exchange<'a> {
     /// default), or leaves it running. Also decides whether an error, or
     /// dropping the future, kills the child.
     pub fn kill_on_timeout(&mut self, kill: bool) -> &mut Self {
-        self.kill_on_timeout = kill;
+        self.plan.kill_on_timeout = kill;
         self
     }
 
@@ -168,20 +148,20 @@ impl<'a> Exchange<'a> {
     /// created suspended, put into a new job object and only then resumed,
     /// so it runs nothing outside the job; the kill terminates the job.
     pub fn kill_tree(&mut self, kill_tree: bool) -> &mut Self {
-        self.kill_tree = kill_tree;
+        self.plan.kill_tree = kill_tree;
         self
     }
 
     /// Whether the last [`run`](Exchange::run) discarded bytes of the
     /// standard output past the [`limit`](Exchange::limit).
     pub fn stdout_truncated(&self) -> bool {
-        self.truncated[0]
+        self.plan.truncated[0]
     }
 
     /// Whether the last [`run`](Exchange::run) discarded bytes of the
     /// standard error past the [`limit`](Exchange::limit).
     pub fn stderr_truncated(&self) -> bool {
-        self.truncated[1]
+        self.plan.truncated[1]
     }
 
     /// Spawns the child, feeds it, drains its outputs and waits for its
@@ -211,36 +191,36 @@ impl<'a> Exchange<'a> {
     ///
     /// Outside a tokio runtime with I/O and time enabled, as tokio does.
     pub async fn run(&mut self) -> io::Result<Output> {
-        if self.spawned {
+        if self.plan.spawned {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "pipekit: this Exchange has already spawned its child (its input and sinks \
                  went to it); make a new Exchange to run the command again",
             ));
         }
-        if self.merge_stderr && self.stderr.is_some() {
+        if self.plan.merge_stderr && self.plan.stderr.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "pipekit: an Exchange cannot both merge stderr into stdout and stream stderr \
                  to a sink",
             ));
         }
-        let deadline = earliest(self.timeout, self.deadline);
+        let deadline = earliest(self.plan.timeout, self.plan.deadline);
         let mut running = self.spawn()?;
         let result = running.run(deadline).await;
-        self.truncated = [running.stdout.is_truncated(), running.stderr.is_truncated()];
+        self.plan.truncated = [running.stdout.is_truncated(), running.stderr.is_truncated()];
         result
     }
 
     /// Spawns the child with its pipes. Every pipe is made before the
     /// command is touched, so a failure leaves the command as it was.
     fn spawn(&mut self) -> io::Result<Running<'a>> {
-        let stdin = match self.input {
+        let stdin = match self.plan.input {
             Some(_) => Some(pipe_to_child()?),
             None => None,
         };
         let (stdout, child_stdout) = pipe_from_child()?;
-        let (stderr, child_stderr) = if self.merge_stderr {
+        let (stderr, child_stderr) = if self.plan.merge_stderr {
             (None, child_stdout.try_clone()?)
         } else {
             let (ours, theirs) = pipe_from_child()?;
@@ -251,7 +231,7 @@ impl<'a> Exchange<'a> {
             ours
         });
         self.command.stdout(child_stdout).stderr(child_stderr);
-        let spawned = if self.kill_tree {
+        let spawned = if self.plan.kill_tree {
             spawn_tree(self.command).map(|(child, tree)| (child, Some(tree)))
         } else {
             self.command.spawn().map(|child| (child, None))
@@ -262,33 +242,21 @@ impl<'a> Exchange<'a> {
         }
         self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let (child, tree) = spawned?;
-        self.spawned = true;
+        self.plan.spawned = true;
         Ok(Running {
             guard: Guard {
                 child,
                 tree,
-                kill: self.kill_on_timeout,
+                kill: self.plan.kill_on_timeout,
                 status: None,
             },
             feed,
-            input: self.input.take().map(Input::detached),
+            input: self.plan.input.take().map(Input::detached),
             stdout_pipe: Some(stdout),
             stderr_pipe: stderr,
-            stdout: OutputPipe::detached(self.stdout.take(), self.limit),
-            stderr: OutputPipe::detached(self.stderr.take(), self.limit),
+            stdout: OutputPipe::detached(self.plan.stdout.take(), self.plan.limit),
+            stderr: OutputPipe::detached(self.plan.stderr.take(), self.plan.limit),
         })
-    }
-}
-
-/// The earlier of `now + timeout` and `deadline`; a timeout too long for
-/// the clock to represent is no bound at all.
-fn earliest(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Instant> {
-    match (
-        timeout.and_then(|t| Instant::now().checked_add(t)),
-        deadline,
-    ) {
-        (Some(end), Some(deadline)) => Some(end.min(deadline)),
-        (end, deadline) => end.or(deadline),
     }
 }
 
