@@ -12,9 +12,8 @@ use std::process::{Child, Command};
 pub(crate) fn spawn_tree(command: &mut Command) -> io::Result<(Child, Tree)> {
     command.process_group(0);
     let child = command.spawn()?;
-    // A process id comes from a `pid_t`, so it converts back exactly.
-    let pgid = child.id() as libc::pid_t;
-    Ok((child, Tree { pgid }))
+    let tree = Tree::led_by(child.id());
+    Ok((child, tree))
 }
 
 /// The process group of a child spawned by [`spawn_tree`].
@@ -24,6 +23,14 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
+    /// The group led by the process `pid`, spawned with `process_group(0)`.
+    pub(crate) fn led_by(pid: u32) -> Tree {
+        // A process id comes from a `pid_t`, so it converts back exactly.
+        Tree {
+            pgid: pid as libc::pid_t,
+        }
+    }
+
     /// Sends `SIGKILL` to every process of the group. A group with no
     /// process left is not an error.
     ///
@@ -33,9 +40,12 @@ impl Tree {
     /// long as a process it started lives on; once none does, `ESRCH` says
     /// so.
     pub(crate) fn kill(&self) -> io::Result<()> {
+        if self.pgid <= 0 {
+            return Ok(());
+        }
         // SAFETY: killpg takes a process group id and a signal number and
-        // touches no memory of this process; `pgid` is positive (a process
-        // id), so it never names "every process" or the caller's group.
+        // touches no memory of this process; `pgid` is positive (checked
+        // above), so it never names "every process" or the caller's group.
         let ret = unsafe { libc::killpg(self.pgid, libc::SIGKILL) };
         if ret == 0 {
             return Ok(());

@@ -9,7 +9,7 @@
 //! allows it).
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
 use std::os::windows::process::CommandExt;
 use std::process::{Child, Command};
 use std::ptr;
@@ -48,7 +48,7 @@ pub(crate) fn spawn_tree(command: &mut Command) -> io::Result<(Child, Tree)> {
     let spawned = command.spawn();
     command.creation_flags(0);
     let mut child = spawned?;
-    match Tree::adopt(&child) {
+    match Tree::adopt(child.as_handle(), child.id()) {
         Ok(tree) => Ok((child, tree)),
         Err(err) => {
             let _ = child.kill();
@@ -65,8 +65,11 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    /// Puts `child`, spawned suspended, into a new job, then resumes it.
-    fn adopt(child: &Child) -> io::Result<Tree> {
+    /// Puts the process `process` (id `id`), spawned suspended, into a new
+    /// job, then resumes it. The handle needs `PROCESS_SET_QUOTA`,
+    /// `PROCESS_TERMINATE` and `PROCESS_SUSPEND_RESUME`, which the handles of
+    /// std's and tokio's children have (all access rights).
+    pub(crate) fn adopt(process: BorrowedHandle<'_>, id: u32) -> io::Result<Tree> {
         // SAFETY: both pointers may be null: no security attributes (the
         // handle is not inheritable) and no name.
         let job = unsafe { CreateJobObjectW(ptr::null(), ptr::null()) };
@@ -79,26 +82,25 @@ impl Tree {
         // SAFETY: `job` is a new handle that nothing else owns.
         let job = unsafe { OwnedHandle::from_raw_handle(job) };
         // SAFETY: both handles are open for the duration of the call: the
-        // job is owned above, the process handle is borrowed from `child`.
+        // job is owned above, the process handle is borrowed.
         let assigned =
-            unsafe { AssignProcessToJobObject(job.as_raw_handle(), child.as_raw_handle()) };
+            unsafe { AssignProcessToJobObject(job.as_raw_handle(), process.as_raw_handle()) };
         if assigned == 0 {
             return Err(crate::error::explain(
                 io::Error::last_os_error(),
-                format!("pipekit: assigning process {} to a job object", child.id()),
+                format!("pipekit: assigning process {id} to a job object"),
             ));
         }
-        // SAFETY: the process handle is borrowed from `child` and open for
-        // the duration of the call (std opens it with every access right).
-        // Its only thread was created suspended once, so one resume lets it
-        // run.
-        let status = unsafe { NtResumeProcess(child.as_raw_handle()) };
+        // SAFETY: the process handle is borrowed, so open for the duration
+        // of the call, with the rights listed above. Its only thread was
+        // created suspended once, so one resume lets it run.
+        let status = unsafe { NtResumeProcess(process.as_raw_handle()) };
         if status < 0 {
             // SAFETY: RtlNtStatusToDosError only maps a number to a number.
             let code = unsafe { RtlNtStatusToDosError(status) };
             return Err(crate::error::explain(
                 io::Error::from_raw_os_error(code as i32),
-                format!("pipekit: resuming process {}", child.id()),
+                format!("pipekit: resuming process {id}"),
             ));
         }
         Ok(Tree { job })

@@ -20,14 +20,10 @@ use std::task::{Context, Poll};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer};
 use ::tokio::process::{Child, Command};
-use std::os::windows::io::{FromRawHandle, OwnedHandle};
-use windows_sys::Win32::Foundation::{RtlNtStatusToDosError, HANDLE, NTSTATUS};
-use windows_sys::Win32::System::JobObjects::{
-    AssignProcessToJobObject, CreateJobObjectW, TerminateJobObject,
-};
 use windows_sys::Win32::System::Pipes::{GetNamedPipeInfo, PIPE_SERVER_END};
 use windows_sys::Win32::System::Threading::CREATE_SUSPENDED;
 
+pub(crate) use super::job::Tree;
 use super::{cvt, Mode, Pipe};
 
 /// One overlapped pipe end registered with the current runtime's reactor.
@@ -191,16 +187,6 @@ impl AsRawHandle for End {
     }
 }
 
-// windows-sys 0.61 does not declare `NtResumeProcess` (see job.rs, which
-// declares it for the blocking exchange); ntdll exports it.
-#[link(name = "ntdll")]
-extern "system" {
-    fn NtResumeProcess(process_handle: HANDLE) -> NTSTATUS;
-}
-
-/// The exit code of every process of a terminated job, as in job.rs.
-const KILLED: u32 = 1;
-
 /// Spawns `command` suspended, puts it into a new job object, resumes it,
 /// and returns it with its job. The command's creation flags are
 /// `CREATE_SUSPENDED` for the spawn, and 0 afterwards. On an error after the
@@ -210,75 +196,23 @@ pub(crate) fn spawn_tree(command: &mut Command) -> io::Result<(Child, Tree)> {
     let spawned = command.spawn();
     command.creation_flags(0);
     let mut child = spawned?;
-    match Tree::adopt(&child) {
+    let adopted = match (child.raw_handle(), child.id()) {
+        (Some(process), Some(id)) => {
+            // SAFETY: the handle belongs to `child`, which is not reaped (it
+            // has its id) and outlives this borrow.
+            let process = unsafe { BorrowedHandle::borrow_raw(process) };
+            Tree::adopt(process, id)
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::Other,
+            "pipekit: a child spawned suspended has already been reaped",
+        )),
+    };
+    match adopted {
         Ok(tree) => Ok((child, tree)),
         Err(err) => {
             let _ = child.start_kill();
             Err(err)
         }
-    }
-}
-
-/// The job object of a child spawned by [`spawn_tree`].
-#[derive(Debug)]
-pub(crate) struct Tree {
-    job: OwnedHandle,
-}
-
-impl Tree {
-    /// Puts `child`, spawned suspended, into a new job, then resumes it.
-    fn adopt(child: &Child) -> io::Result<Tree> {
-        let (Some(process), Some(id)) = (child.raw_handle(), child.id()) else {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
-                "pipekit: a child spawned suspended has already been reaped",
-            ));
-        };
-        // SAFETY: both pointers may be null: no security attributes (the
-        // handle is not inheritable) and no name.
-        let job = unsafe { CreateJobObjectW(ptr::null(), ptr::null()) };
-        if job.is_null() {
-            return Err(crate::error::explain(
-                io::Error::last_os_error(),
-                "pipekit: creating a job object".to_string(),
-            ));
-        }
-        // SAFETY: `job` is a new handle that nothing else owns.
-        let job = unsafe { OwnedHandle::from_raw_handle(job) };
-        // SAFETY: both handles are open for the duration of the call: the
-        // job is owned above, the process handle is borrowed from `child`.
-        let assigned = unsafe { AssignProcessToJobObject(job.as_raw_handle(), process as HANDLE) };
-        if assigned == 0 {
-            return Err(crate::error::explain(
-                io::Error::last_os_error(),
-                format!("pipekit: assigning process {id} to a job object"),
-            ));
-        }
-        // SAFETY: the process handle is borrowed from `child` and open for
-        // the duration of the call (std opens it with every access right).
-        // Its only thread was created suspended once, so one resume lets it
-        // run.
-        let status = unsafe { NtResumeProcess(process as HANDLE) };
-        if status < 0 {
-            // SAFETY: RtlNtStatusToDosError only maps a number to a number.
-            let code = unsafe { RtlNtStatusToDosError(status) };
-            return Err(crate::error::explain(
-                io::Error::from_raw_os_error(code as i32),
-                format!("pipekit: resuming process {id}"),
-            ));
-        }
-        Ok(Tree { job })
-    }
-
-    /// Terminates every process in the job (exit code 1).
-    pub(crate) fn kill(&self) -> io::Result<()> {
-        // SAFETY: the job handle is owned by `self`, open for the call.
-        if unsafe { TerminateJobObject(self.job.as_raw_handle(), KILLED) } == 0 {
-            return Err(crate::error::explain(
-                io::Error::last_os_error(),
-                "pipekit: terminating a job object".to_string(),
-            ));
-        }
-        Ok(())
     }
 }
