@@ -61,9 +61,16 @@ macro_rules! handle_impls {
             }
         }
 
-        // Only compiled when build.rs found Rust 1.87 or later.
+        // Only compiled when build.rs found Rust 1.87 or later; the
+        // internal cfg is kept out of the rendered docs (lib.rs), which say
+        // "Rust 1.87 or later" instead.
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
+        #[doc = concat!(
+            "Converts std's [`std::io::", stringify!($end), "`] into a pipekit [`",
+            stringify!($end), "`].\n\n",
+            "Available when pipekit is built with Rust 1.87 or later, which added std's pipe types."
+        )]
         impl From<std::io::$end> for $end {
             /// Takes over a pipe end made by `std::io::pipe` (synchronous,
             /// which one `NtQueryInformationFile` confirms).
@@ -74,6 +81,11 @@ macro_rules! handle_impls {
 
         #[cfg(pipekit_std_pipe)]
         #[allow(clippy::incompatible_msrv)]
+        #[doc = concat!(
+            "Converts a pipekit [`", stringify!($end), "`] into std's [`std::io::",
+            stringify!($end), "`], relaying an overlapped end through a synchronous pipe.\n\n",
+            "Available when pipekit is built with Rust 1.87 or later, which added std's pipe types."
+        )]
         impl From<$end> for std::io::$end {
             /// Hands the end to std, which reads and writes it as a
             /// synchronous handle: a synchronous end as it is (no system
