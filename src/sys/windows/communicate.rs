@@ -73,14 +73,16 @@
 //! writer as two inputs) are served as two ends; each byte lands in one of
 //! the sinks. On a synchronous end the second call waits for the first on
 //! the file object's lock, and the cancellation at the deadline reaches it
-//! once the first has been cancelled. What is not bounded by the deadline:
-//! the capacity query of an input pipekit did not create, before the
-//! exchange starts (pipekit knows the size of its own pipes), and the wait
-//! for a helper to report back after `CancelSynchronousIo`, both of which
-//! wait behind another thread's blocking call on the same synchronous end
-//! (a thread outside the exchange reading or writing a clone); the engine
-//! cannot return before its helper is out of its call, because the call
-//! writes into the helper's buffer and the byte count must be kept.
+//! once the first has been cancelled. The engine never asks the size of a
+//! synchronous end it did not create (that query would wait behind another
+//! thread's blocking call on the end): its writes into such an end are
+//! capped at 4 KiB, `CreatePipe`'s default quota. What is not bounded by
+//! the deadline: the wait for a helper to report back after
+//! `CancelSynchronousIo`, when the helper itself waits behind another
+//! thread's blocking call on the same synchronous end (a thread outside the
+//! exchange reading or writing a clone); the engine cannot return before
+//! its helper is out of its call, because the call writes into the helper's
+//! buffer and the byte count must be kept.
 
 use std::io;
 use std::mem;
@@ -111,6 +113,11 @@ use crate::communicate::{deadline_passed, DeadlinePassed, Input, OutputPipe, Tar
 /// of an overlapped write when the pipe's capacity cannot be asked (std's
 /// child pipes, whose `ChildStdin` lacks the right to ask, have this quota).
 const CHUNK: usize = 64 * 1024;
+
+/// The cap of each write into a synchronous end whose size pipekit does not
+/// know: `CreatePipe`'s default quota, the smallest a pipe commonly has, so
+/// that a write usually fits and a cancelled one has moved nothing.
+const UNKNOWN_SYNCHRONOUS_CAP: usize = 4096;
 
 /// How long to wait for a helper to report back after `CancelSynchronousIo`
 /// before cancelling again: the helper may have been between taking its
@@ -470,9 +477,18 @@ impl End {
     /// Sets up `pipe` for the exchange: for an input (`write`), its write
     /// cap, which only a pipe pipekit did not create has to be asked for.
     fn new(pipe: &Pipe, write: bool, event: SharedHandle) -> io::Result<End> {
-        let capacity = match write.then(|| pipe.write_capacity()) {
-            Some(Ok(capacity)) if capacity > 0 => capacity,
-            _ => CHUNK,
+        let capacity = match (write, pipe.mode, pipe.quota) {
+            (false, _, _) => CHUNK,
+            (true, _, quota) if quota > 0 => quota,
+            // Asking a synchronous end pipekit did not create would wait
+            // behind another thread's blocking call on it (the file object
+            // lock), before the deadline starts to count: its writes are
+            // capped at the smallest quota instead.
+            (true, Mode::Synchronous, _) => UNKNOWN_SYNCHRONOUS_CAP,
+            (true, Mode::Overlapped, _) => match pipe.write_capacity() {
+                Ok(capacity) if capacity > 0 => capacity,
+                _ => CHUNK,
+            },
         };
         let (io, chunk) = match pipe.mode {
             Mode::Overlapped => (Io::Overlapped(Overlapped::new(event.0)), capacity),
