@@ -40,10 +40,12 @@
 //! - `mod communicate`: `drive(&mut [Input], &mut [OutputPipe],
 //!   Option<Instant>) -> io::Result<()>`, the engine behind
 //!   `Communicator::run` (every input written or closed early, every output
-//!   read to end of file, or `TimedOut` at the deadline with every count
-//!   exact); and, on Unix and Windows, `wait_deadline(&mut Child, Instant)`
-//!   (the exit status, or `None` at the deadline) and `enlarge(&Pipe)` (a
-//!   child's pipe made larger where the system can, best effort).
+//!   read to end of file, or the `DeadlinePassed` error at the deadline with
+//!   every count exact; no flag or mode of a pipe it is given changed, even
+//!   for a moment; a pipe whose `Growth` allows it may be enlarged when it
+//!   fills, within the process-wide budget); and, on Unix and Windows,
+//!   `wait_deadline(&mut Child, Instant)` (the exit status, or `None` at the
+//!   deadline).
 //! - A child's process tree, for `Exchange::kill_tree`: `mod process` on
 //!   Unix, `mod job` on Windows, each with
 //!   `spawn_tree(&mut Command) -> io::Result<(Child, Tree)>` (spawns the
@@ -51,7 +53,10 @@
 //!   group led by the child; a job object the child joins while suspended,
 //!   before it runs) and `Tree::kill(&self) -> io::Result<()>` (`SIGKILL` to
 //!   the group; `TerminateJobObject`), which succeeds when no process is
-//!   left.
+//!   left; `Tree::led_by(pid)` (Unix) and `Tree::adopt(process, id)`
+//!   (Windows) make the tree of a child spawned otherwise (by tokio).
+//! - With the `tokio` feature, `mod tokio`: the async ends' registration
+//!   with tokio, and `spawn_tree` for `tokio::process::Command`.
 //!
 //! The Unix backend also has `copy(BorrowedFd, BorrowedFd) -> io::Result<u64>`
 //! behind `splice::copy`, `Pipe::read_spare` for reading straight into a
