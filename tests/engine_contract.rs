@@ -35,6 +35,8 @@ const TESTS: &[Test] = tests![
     a_reader_that_another_thread_also_reads_keeps_the_deadline,
     #[cfg(unix)]
     files_and_devices_given_as_ends_are_used_as_they_are,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    a_packet_mode_input_stays_in_packets,
     #[cfg(unix)]
     sigpipe_at_its_default_disposition_kills_nobody,
     #[cfg(target_os = "linux")]
@@ -374,6 +376,23 @@ fn files_and_devices_given_as_ends_are_used_as_they_are() {
     assert_same(&from_file, &data);
     assert!(from_null.is_empty());
     assert_same(&target.read(), &data);
+}
+
+/// An input made in packet mode (`O_DIRECT`, a flag of the writer's
+/// description) is written in packets by the engine too: a reader gets one
+/// `PIPE_BUF` packet per read, not the whole input.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn a_packet_mode_input_stays_in_packets() {
+    let (mut reader, writer) = pipekit::PipeOptions::new()
+        .packet_mode(true)
+        .create()
+        .unwrap();
+    let data = pattern(10_000);
+    Communicator::new().input(writer, &data).run().unwrap();
+    let mut buf = vec![0u8; 65536];
+    let first = reader.read(&mut buf).unwrap();
+    assert_eq!(first, 4096, "not a packet");
+    assert_same(&buf[..first], &data[..first]);
 }
 
 #[cfg(unix)]

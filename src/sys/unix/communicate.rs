@@ -71,7 +71,8 @@ impl Lane {
     /// `Ok(None)` for an input whose reader is gone (the private open fails
     /// with `ENXIO`).
     fn open(pipe: &Pipe, write: bool) -> io::Result<Option<Lane>> {
-        if pipe.nonblocking()? {
+        let flags = pipe.status_flags()?;
+        if flags & libc::O_NONBLOCK != 0 {
             return Ok(Some(Lane::Direct));
         }
         let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
@@ -87,14 +88,14 @@ impl Lane {
             return Ok(Some(Lane::Plain));
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        match reopen(pipe, write) {
+        match reopen(pipe, write, flags) {
             Ok(private) => return Ok(Some(Lane::Private(private))),
             Err(err) if write && err.raw_os_error() == Some(libc::ENXIO) => return Ok(None),
             // No /proc, another user's pipe, a sandbox: the bounded lane.
             Err(_) => {}
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = write;
+        let _ = (write, flags);
         Ok(Some(Lane::Bounded))
     }
 
@@ -108,9 +109,11 @@ impl Lane {
 }
 
 /// Opens the FIFO behind `pipe` again, nonblocking and close-on-exec, for
-/// writing or reading: a new open file description of the same pipe.
+/// writing or reading: a new open file description of the same pipe, with
+/// the packet mode (`O_DIRECT`, a flag of the writer's description) found
+/// in `pipe`'s status flags `status`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn reopen(pipe: &Pipe, write: bool) -> io::Result<Pipe> {
+fn reopen(pipe: &Pipe, write: bool, status: libc::c_int) -> io::Result<Pipe> {
     use std::os::fd::{FromRawFd, OwnedFd};
     let path = format!("/proc/self/fd/{}\0", pipe.0.as_raw_fd());
     let access = if write {
@@ -118,7 +121,8 @@ fn reopen(pipe: &Pipe, write: bool) -> io::Result<Pipe> {
     } else {
         libc::O_RDONLY
     };
-    let flags = access | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let packets = status & libc::O_DIRECT;
+    let flags = access | packets | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
     // SAFETY: `path` is a NUL-terminated string that lives for the call.
     let new = cvt(unsafe { libc::open(path.as_ptr().cast(), flags) })?;
     // SAFETY: open succeeded, so `new` is an open fd that nothing else owns.

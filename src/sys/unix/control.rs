@@ -92,7 +92,7 @@ impl Pipe {
         Ok(self.status_flags()? & libc::O_NONBLOCK != 0)
     }
 
-    fn status_flags(&self) -> io::Result<libc::c_int> {
+    pub(super) fn status_flags(&self) -> io::Result<libc::c_int> {
         // SAFETY: F_GETFL takes no argument; the fd is open.
         cvt(unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_GETFL) })
     }
