@@ -37,6 +37,8 @@ const TESTS: &[Test] = tests![
     files_and_devices_given_as_ends_are_used_as_they_are,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     a_packet_mode_input_stays_in_packets,
+    #[cfg(target_os = "linux")]
+    a_thread_with_its_own_fd_table_feeds_its_own_pipe,
     #[cfg(unix)]
     sigpipe_at_its_default_disposition_kills_nobody,
     #[cfg(target_os = "linux")]
@@ -395,6 +397,11 @@ fn a_packet_mode_input_stays_in_packets() {
     assert_same(&buf[..first], &data[..first]);
 }
 
+#[cfg(target_os = "linux")]
+fn a_thread_with_its_own_fd_table_feeds_its_own_pipe() {
+    linux::own_fd_table();
+}
+
 #[cfg(unix)]
 fn sigpipe_at_its_default_disposition_kills_nobody() {
     let output = child("sigpipe-default").output().unwrap();
@@ -532,6 +539,49 @@ mod linux {
         util::forbid_syscall(libc::SYS_open, libc::EACCES);
         let err = std::fs::File::open("/proc/self/stat").unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    }
+
+    /// A thread that unshared its fd table (`unshare(CLONE_FILES)`) gives the
+    /// engine a pipe whose fd number, in the process's main table, is a
+    /// regular file: the engine must feed the pipe, and never open the file
+    /// (as `/proc/self/fd/N`, which names the main table, would).
+    #[allow(unsafe_code)]
+    pub fn own_fd_table() {
+        use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+        const NUMBER: libc::c_int = 900;
+        let file = util::TempFile::new("engine-fd-table");
+        let decoy = file.create();
+        // SAFETY: dup2 onto a number this test owns; the result is checked.
+        assert_eq!(unsafe { libc::dup2(decoy.as_raw_fd(), NUMBER) }, NUMBER);
+        let data = pattern(300_000);
+        let got = thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: unshare affects only this thread's fd table.
+                    assert_eq!(unsafe { libc::unshare(libc::CLONE_FILES) }, 0);
+                    let (reader, writer) = pipe().unwrap();
+                    let writer = writer.into_raw_fd();
+                    // SAFETY: `writer` is an fd this thread owns; NUMBER now
+                    // names the pipe in this thread's table only.
+                    assert_eq!(unsafe { libc::dup2(writer, NUMBER) }, NUMBER);
+                    // SAFETY: `writer` was owned and is closed once.
+                    unsafe { libc::close(writer) };
+                    // SAFETY: NUMBER is open in this table and owned here.
+                    let writer = pipekit::PipeWriter::from(unsafe { OwnedFd::from_raw_fd(NUMBER) });
+                    let collector = util::collect(reader);
+                    Communicator::new().input(writer, &data).run().unwrap();
+                    collector.join().unwrap()
+                })
+                .join()
+                .unwrap()
+        });
+        // SAFETY: NUMBER is the main table's duplicate of the decoy.
+        unsafe { libc::close(NUMBER) };
+        assert_same(&got, &data);
+        assert!(
+            file.read().is_empty(),
+            "the engine wrote into the decoy file"
+        );
     }
 
     /// As user 65534 (root is exempt from the per-user pipe limits), runs 64

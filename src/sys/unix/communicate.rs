@@ -75,12 +75,8 @@ impl Lane {
         if flags & libc::O_NONBLOCK != 0 {
             return Ok(Some(Lane::Direct));
         }
-        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: `stat` is writable memory for one `struct stat`; the fd is
-        // open for the duration of the call.
-        cvt(unsafe { libc::fstat(pipe.0.as_raw_fd(), stat.as_mut_ptr()) })?;
-        // SAFETY: fstat succeeded, so it filled in `stat`.
-        let kind = unsafe { stat.assume_init() }.st_mode & libc::S_IFMT;
+        let stat = fstat(pipe.0.as_raw_fd())?;
+        let kind = stat.st_mode & libc::S_IFMT;
         if kind == libc::S_IFSOCK {
             return Ok(Some(Lane::Bounded));
         }
@@ -88,14 +84,15 @@ impl Lane {
             return Ok(Some(Lane::Plain));
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        match reopen(pipe, write, flags) {
-            Ok(private) => return Ok(Some(Lane::Private(private))),
+        match reopen(pipe, write, flags, &stat) {
+            Ok(Some(private)) => return Ok(Some(Lane::Private(private))),
+            Ok(None) => {}
             Err(err) if write && err.raw_os_error() == Some(libc::ENXIO) => return Ok(None),
             // No /proc, another user's pipe, a sandbox: the bounded lane.
             Err(_) => {}
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = (write, flags);
+        let _ = (write, flags, stat);
         Ok(Some(Lane::Bounded))
     }
 
@@ -108,14 +105,33 @@ impl Lane {
     }
 }
 
-/// Opens the FIFO behind `pipe` again, nonblocking and close-on-exec, for
-/// writing or reading: a new open file description of the same pipe, with
-/// the packet mode (`O_DIRECT`, a flag of the writer's description) found
-/// in `pipe`'s status flags `status`.
+/// `fstat(2)` of the open fd `fd`.
+fn fstat(fd: libc::c_int) -> io::Result<libc::stat> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is writable memory for one `struct stat`; the caller
+    // keeps the fd open for the duration of the call.
+    cvt(unsafe { libc::fstat(fd, stat.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it filled in `stat`.
+    Ok(unsafe { stat.assume_init() })
+}
+
+/// Opens the FIFO behind `pipe` (whose `fstat` is `stat`) again,
+/// nonblocking and close-on-exec, for writing or reading: a new open file
+/// description of the same pipe, with the packet mode (`O_DIRECT`, a flag
+/// of the writer's description) found in `pipe`'s status flags `status`.
+///
+/// Through `/proc/thread-self/fd`, the calling thread's own fd table (a
+/// thread may have unshared it), or `/proc/self/fd` on kernels before 3.17;
+/// `Ok(None)` if what opened is not the same pipe (checked by device and
+/// inode), which is then closed unused.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn reopen(pipe: &Pipe, write: bool, status: libc::c_int) -> io::Result<Pipe> {
+fn reopen(
+    pipe: &Pipe,
+    write: bool,
+    status: libc::c_int,
+    stat: &libc::stat,
+) -> io::Result<Option<Pipe>> {
     use std::os::fd::{FromRawFd, OwnedFd};
-    let path = format!("/proc/self/fd/{}\0", pipe.0.as_raw_fd());
     let access = if write {
         libc::O_WRONLY
     } else {
@@ -123,10 +139,21 @@ fn reopen(pipe: &Pipe, write: bool, status: libc::c_int) -> io::Result<Pipe> {
     };
     let packets = status & libc::O_DIRECT;
     let flags = access | packets | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
-    // SAFETY: `path` is a NUL-terminated string that lives for the call.
-    let new = cvt(unsafe { libc::open(path.as_ptr().cast(), flags) })?;
+    let fd = pipe.0.as_raw_fd();
+    let open = |path: String| {
+        // SAFETY: `path` is a NUL-terminated string that lives for the call.
+        cvt(unsafe { libc::open(path.as_ptr().cast(), flags) })
+    };
+    let new = match open(format!("/proc/thread-self/fd/{fd}\0")) {
+        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
+            open(format!("/proc/self/fd/{fd}\0"))?
+        }
+        result => result?,
+    };
     // SAFETY: open succeeded, so `new` is an open fd that nothing else owns.
-    Ok(Pipe(unsafe { OwnedFd::from_raw_fd(new) }))
+    let private = Pipe(unsafe { OwnedFd::from_raw_fd(new) });
+    let same = fstat(new)?;
+    Ok((same.st_dev == stat.st_dev && same.st_ino == stat.st_ino).then_some(private))
 }
 
 pub(crate) fn drive(
