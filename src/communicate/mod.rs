@@ -47,7 +47,7 @@
 //!
 //! Unix: one `poll(2)` loop. A pipe whose description is nonblocking is
 //! used as it is. On Linux and Android, a blocking one is opened again
-//! through `/proc/self/fd` for the length of each `run`: a new open file
+//! through `/proc/thread-self/fd` for the length of each `run`: a new open file
 //! description of the same pipe, nonblocking, which nobody else shares.
 //! Where that is impossible (other systems, no `/proc`, a pipe of another
 //! user), and for a socket, the engine uses the caller's blocking

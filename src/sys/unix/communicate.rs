@@ -9,7 +9,7 @@
 //! - [`Lane::Direct`]: the description is already nonblocking (the caller
 //!   made it so); it is used as it is.
 //! - [`Lane::Private`] (Linux and Android): the same pipe opened again
-//!   through `/proc/self/fd/N`, which gives a new open file description of
+//!   through `/proc/thread-self/fd/N`, which gives a new open file description of
 //!   the engine's own, opened nonblocking and closed when `drive` returns.
 //!   Each write takes what the pipe has room for, each read what it holds,
 //!   and neither can block, whoever else shares the pipe.
