@@ -798,14 +798,9 @@ mod os {
 
 #[cfg(windows)]
 mod os {
-    use windows_sys::Win32::Foundation::{
-        CloseHandle, GetLastError, ERROR_INVALID_PARAMETER, STILL_ACTIVE, WAIT_OBJECT_0,
-    };
-    use windows_sys::Win32::System::Threading::{
-        GetCurrentProcess, GetExitCodeProcess, GetProcessHandleCount, OpenProcess,
-        TerminateProcess, WaitForSingleObject, PROCESS_QUERY_LIMITED_INFORMATION,
-        PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
-    };
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessHandleCount};
+
+    pub use crate::util::pids::{gone_now, kill, wait_gone};
 
     /// The number of open handles of this process.
     pub fn open_count() -> usize {
@@ -820,69 +815,5 @@ mod os {
             std::io::Error::last_os_error()
         );
         count as usize
-    }
-
-    /// Runs `f` on a handle to process `pid`, or returns `None` if there is
-    /// no such process.
-    fn with_process<T>(pid: u32, access: u32, f: impl FnOnce(isize) -> T) -> Option<T> {
-        // SAFETY: OpenProcess takes an access mask, a flag and a pid.
-        #[allow(unsafe_code)]
-        let handle = unsafe { OpenProcess(access, 0, pid) };
-        if handle.is_null() {
-            // SAFETY: reads this thread's last error.
-            #[allow(unsafe_code)]
-            let error = unsafe { GetLastError() };
-            assert_eq!(error, ERROR_INVALID_PARAMETER, "OpenProcess({pid})");
-            return None;
-        }
-        let value = f(handle as isize);
-        // SAFETY: `handle` was opened above and is closed once.
-        #[allow(unsafe_code)]
-        unsafe {
-            CloseHandle(handle)
-        };
-        Some(value)
-    }
-
-    fn exit_code(handle: isize) -> u32 {
-        let mut code = 0;
-        // SAFETY: `handle` is open, and `code` a valid u32.
-        #[allow(unsafe_code)]
-        let ok = unsafe { GetExitCodeProcess(handle as _, &mut code) };
-        assert_ne!(ok, 0, "GetExitCodeProcess");
-        code
-    }
-
-    /// Waits (bounded) until process `pid` has ended; `true` if it did.
-    pub fn wait_gone(pid: u32) -> bool {
-        with_process(
-            pid,
-            PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
-            |handle| {
-                // SAFETY: `handle` is open for the call.
-                #[allow(unsafe_code)]
-                let waited = unsafe { WaitForSingleObject(handle as _, 30_000) };
-                waited == WAIT_OBJECT_0 && exit_code(handle) != STILL_ACTIVE as u32
-            },
-        )
-        .unwrap_or(true)
-    }
-
-    /// Whether process `pid` has ended now, without waiting.
-    pub fn gone_now(pid: u32) -> bool {
-        with_process(pid, PROCESS_QUERY_LIMITED_INFORMATION, |handle| {
-            exit_code(handle) != STILL_ACTIVE as u32
-        })
-        .unwrap_or(true)
-    }
-
-    pub fn kill(pid: u32) {
-        with_process(pid, PROCESS_TERMINATE, |handle| {
-            // SAFETY: `handle` is open for the call.
-            #[allow(unsafe_code)]
-            let ok = unsafe { TerminateProcess(handle as _, 1) };
-            assert_ne!(ok, 0, "TerminateProcess");
-        })
-        .expect("the process exists");
     }
 }
