@@ -591,10 +591,22 @@ fn misuse_is_rejected_before_spawning() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("already spawned"), "{err}");
 
+    // The spawn's own error, as std reports it here: NotFound, or
+    // PermissionDenied when a directory on PATH cannot be searched (an
+    // unprivileged user with root's PATH).
+    let spawned = Command::new("pipekit-no-such-program").spawn().unwrap_err();
+    assert!(
+        matches!(
+            spawned.kind(),
+            ErrorKind::NotFound | ErrorKind::PermissionDenied
+        ),
+        "{spawned}"
+    );
     let err = Exchange::new(&mut Command::new("pipekit-no-such-program"))
         .run()
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.kind(), spawned.kind(), "{err}");
+    assert_eq!(err.raw_os_error(), spawned.raw_os_error(), "{err}");
 }
 
 fn communicate_accepts_text() {
