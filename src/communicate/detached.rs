@@ -18,11 +18,6 @@ impl<'a> Input<'a> {
     pub(crate) fn pending_bytes(&mut self) -> io::Result<&[u8]> {
         Self::pending(&mut self.source)
     }
-
-    /// How many bytes were written so far.
-    pub(crate) fn written(&self) -> u64 {
-        self.written
-    }
 }
 
 impl<'a> OutputPipe<'a> {

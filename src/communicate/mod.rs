@@ -69,7 +69,17 @@
 //! moves at most the pipe's capacity, so that one cancelled at the deadline
 //! has usually moved nothing; one that had to wait for room may have been
 //! read in part, and resuming relies on the system counting those bytes
-//! (wine, on which pipekit's Windows tests run, counts 0).
+//! (wine, on which pipekit's Windows tests run, counts 0). Calls on one
+//! synchronous end wait for each other, and one that waits behind another
+//! thread's blocking call on the same end (a clone that a thread outside the
+//! exchange reads or writes) cannot be cancelled before that call ends.
+//! `run` does not wait for it: at most 20 ms after the deadline it returns,
+//! leaving that call in flight, cancelled as soon as it can be. What the
+//! call did before that, if anything, is accounted for by the next `run`:
+//! the bytes it read land in the sink then, the bytes it wrote are counted
+//! then ([`Communicator::bytes_written`],
+//! [`TimedOutOutput::input_written`]), so that resuming stays exact.
+//! Dropping the exchange discards it.
 
 use std::fmt;
 use std::fs::File;
@@ -568,7 +578,9 @@ impl<'a> Communicator<'a> {
     ///   byte read so far is in its sink, every input keeps its position, and
     ///   calling `run` again (after a new [`timeout`](Communicator::timeout)
     ///   or [`deadline`](Communicator::deadline), if need be) resumes with no
-    ///   byte lost or duplicated.
+    ///   byte lost or duplicated. (On Windows, a call held up by another
+    ///   thread's call on the same end is accounted for by the next `run`:
+    ///   see the [module documentation](self#platform-specific-behavior).)
     /// - The error of a [`Sink::writer`] or a [`Source::reader`], which stops
     ///   the exchange.
     /// - The system's error from a read, a write (other than `BrokenPipe` on
@@ -638,7 +650,7 @@ impl<'a> Communicator<'a> {
     ///
     /// If there is no input number `index`.
     pub fn bytes_written(&self, index: usize) -> u64 {
-        self.inputs[index].written
+        self.inputs[index].written()
     }
 
     /// Whether output number `index` (counting from 0 in the order added)
@@ -844,6 +856,10 @@ pub(crate) struct Input<'a> {
     written: u64,
     closed_early: bool,
     growth: Growth,
+    /// A write the engine left in flight when the last run stopped, to be
+    /// accounted for by the next.
+    #[cfg(windows)]
+    in_flight: Option<imp::communicate::Helper>,
 }
 
 enum Pending<'a> {
@@ -888,6 +904,8 @@ impl<'a> Input<'a> {
             written: 0,
             closed_early: false,
             growth: Growth::default(),
+            #[cfg(windows)]
+            in_flight: None,
         }
     }
 }
@@ -940,6 +958,11 @@ impl Input<'_> {
         }
     }
 
+    /// How many bytes were written so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Records that the first `n` pending bytes were written.
     pub(crate) fn advance(&mut self, n: usize) {
         match &mut self.source {
@@ -954,6 +977,8 @@ impl Input<'_> {
     pub(crate) fn close(&mut self, early: bool) -> Option<PipeWriter> {
         self.closed_early |= early;
         self.growth.release();
+        #[cfg(windows)]
+        drop(self.in_flight.take());
         self.pipe.take()
     }
 
@@ -961,6 +986,12 @@ impl Input<'_> {
     #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn growth(&mut self) -> &mut Growth {
         &mut self.growth
+    }
+
+    /// Where the engine keeps a write it left in flight between runs.
+    #[cfg(windows)]
+    pub(crate) fn in_flight(&mut self) -> &mut Option<imp::communicate::Helper> {
+        &mut self.in_flight
     }
 }
 
@@ -975,6 +1006,10 @@ pub(crate) struct OutputPipe<'a> {
     scratch: Vec<u8>,
     truncated: bool,
     growth: Growth,
+    /// A read the engine left in flight when the last run stopped, to be
+    /// accounted for by the next.
+    #[cfg(windows)]
+    in_flight: Option<imp::communicate::Helper>,
 }
 
 impl fmt::Debug for OutputPipe<'_> {
@@ -1013,6 +1048,8 @@ impl<'a> OutputPipe<'a> {
             scratch: Vec::new(),
             truncated: false,
             growth: Growth::default(),
+            #[cfg(windows)]
+            in_flight: None,
         }
     }
 }
@@ -1021,6 +1058,8 @@ impl OutputPipe<'_> {
     /// Closes the pipe, if still open.
     pub(crate) fn close(&mut self) {
         self.growth.release();
+        #[cfg(windows)]
+        drop(self.in_flight.take());
         self.pipe = None;
     }
 
@@ -1028,6 +1067,12 @@ impl OutputPipe<'_> {
     #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn growth(&mut self) -> &mut Growth {
         &mut self.growth
+    }
+
+    /// Where the engine keeps a read it left in flight between runs.
+    #[cfg(windows)]
+    pub(crate) fn in_flight(&mut self) -> &mut Option<imp::communicate::Helper> {
+        &mut self.in_flight
     }
 
     /// The pipe, until it reaches end of file.

@@ -21,10 +21,12 @@
 //!   `WriteFile`, so it gets a helper thread for the duration of the call,
 //!   started at its first operation. The helper does one call at a time on a
 //!   64 KiB buffer of its own (bytes are copied between it and the
-//!   bookkeeping) and hands the result back. Writes are capped as above.
-//!   Helpers are plain threads, joined when their end is dropped, rather
-//!   than scoped ones: `CancelSynchronousIo` needs the thread's handle, which
-//!   `JoinHandle` gives and `ScopedJoinHandle` does not.
+//!   bookkeeping), on a duplicate of the end's handle of its own, and hands
+//!   the result back. Writes are capped as above. Helpers are plain threads,
+//!   joined when their end is dropped, rather than scoped ones:
+//!   `CancelSynchronousIo` needs the thread's handle, which `JoinHandle`
+//!   gives and `ScopedJoinHandle` does not, and a helper may outlive `drive`
+//!   (below).
 //!
 //! Every overlapped operation names the same manual-reset event (with the
 //! low bit set, so that no completion port the handle may be bound to gets
@@ -42,10 +44,29 @@
 //! every operation is stopped before `drive` returns: an overlapped one
 //! with `CancelIoEx` and a wait for its completion (the process aborts
 //! rather than return while the kernel may still write a buffer), a
-//! helper's with `CancelSynchronousIo`, repeated until the helper reports
-//! back (it may not have entered its call yet). An operation that completed
-//! before it could be cancelled is accounted for as usual, so that the
-//! next `drive` resumes exactly. Then the helpers are joined.
+//! helper's with `CancelSynchronousIo`, repeated every millisecond until
+//! the helper reports back (it may not have entered its call yet), for at
+//! most `CANCEL_GRACE` (20 ms). An operation that completed before it could
+//! be cancelled is accounted for as usual, so that the next `drive` resumes
+//! exactly. Then the helpers are joined.
+//!
+//! A helper's call can be out of the cancellation's reach for longer: on a
+//! synchronous end, a call waits for the file object's lock while another
+//! thread's blocking call on the same end (a thread outside the exchange
+//! reading or writing a clone, or a second helper serving a clone given as
+//! another output) is in progress, and `CancelSynchronousIo` reaches it
+//! only once it holds the lock and is in the call proper. A helper still
+//! out after the grace is carried: moved, with its buffer, into its pipe's
+//! `Input` or `OutputPipe`, and `drive` returns. A canceller thread of its
+//! own then cancels the call until it returns, once at first, then after
+//! 1 ms, doubling up to 16 ms; the next `drive` takes the helper back (no
+//! longer cancelling it) and accounts for what the call did first, if
+//! anything, so that resuming stays exact. Until then, the bytes of such a
+//! call are neither in the sink nor counted as written. Dropping or closing
+//! the pipe's `Input`/`OutputPipe` (the exchange ends) leaves the helper
+//! to finish its call and exit, its result discarded: it owns its buffer
+//! and its duplicate of the handle, so nothing waits for it. Every wait of
+//! `drive` is so bounded by the deadline plus the grace.
 //!
 //! The engine changes no pipe's mode. `PIPE_WAIT`/`PIPE_NOWAIT` belongs to
 //! the file object, which every duplicate of the handle shares (clones, a
@@ -76,13 +97,7 @@
 //! once the first has been cancelled. The engine never asks the size of a
 //! synchronous end it did not create (that query would wait behind another
 //! thread's blocking call on the end): its writes into such an end are
-//! capped at 4 KiB, `CreatePipe`'s default quota. What is not bounded by
-//! the deadline: the wait for a helper to report back after
-//! `CancelSynchronousIo`, when the helper itself waits behind another
-//! thread's blocking call on the same synchronous end (a thread outside the
-//! exchange reading or writing a clone); the engine cannot return before
-//! its helper is out of its call, because the call writes into the helper's
-//! buffer and the byte count must be kept.
+//! capped at 4 KiB, `CreatePipe`'s default quota.
 
 use std::io;
 use std::mem;
@@ -123,6 +138,13 @@ const UNKNOWN_SYNCHRONOUS_CAP: usize = 4096;
 /// before cancelling again: the helper may have been between taking its
 /// request and entering the call, where there is nothing to cancel yet.
 const CANCEL_RETRY: Duration = Duration::from_millis(1);
+
+/// How long a run that stops (at the deadline, on an error) goes on
+/// cancelling a helper's call before it leaves the call in flight for the
+/// next run: a call that waits behind another thread's call on the same
+/// file object cannot be cancelled before that call ends, which may be
+/// never.
+const CANCEL_GRACE: Duration = Duration::from_millis(20);
 
 /// How long an end in `PIPE_NOWAIT` mode that found nothing to do waits
 /// before it is tried again: the first time, and at most.
@@ -193,18 +215,23 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
         self.event.as_raw_handle() as HANDLE
     }
 
-    /// Sets up an `End` for every open pipe. On failure, the ends set up so
-    /// far are in place, for `Drop` to stop.
+    /// Sets up an `End` for every open pipe, taking back the helper that an
+    /// earlier run left in flight on it. On failure, the ends set up so far
+    /// are in place, for `Drop` to stop.
     fn prepare(&mut self) -> io::Result<()> {
         let event = SharedHandle(self.event());
-        for input in self.inputs.iter() {
-            let end = input.pipe().map(|pipe| End::new(pipe.inner(), true, event));
+        for input in self.inputs.iter_mut() {
+            let carried = input.in_flight().take();
+            let end = input
+                .pipe()
+                .map(|pipe| End::new(pipe.inner(), true, event, carried));
             self.ins.push(end.transpose()?);
         }
-        for output in self.outputs.iter() {
+        for output in self.outputs.iter_mut() {
+            let carried = output.in_flight().take();
             let end = output
                 .pipe()
-                .map(|pipe| End::new(pipe.inner(), false, event));
+                .map(|pipe| End::new(pipe.inner(), false, event, carried));
             self.outs.push(end.transpose()?);
         }
         Ok(())
@@ -311,36 +338,90 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
     }
 
     /// Stops every operation: cancels them, and waits until each has
-    /// finished. Afterwards no call is in progress on any pipe, and the
-    /// kernel holds no buffer.
+    /// finished. An overlapped operation is waited for until the kernel is
+    /// done with it. A helper's call is cancelled again every millisecond
+    /// until the helper reports back, for at most `CANCEL_GRACE`: a call
+    /// still out then waits behind another thread's call on the same file
+    /// object, out of the cancellation's reach, and is carried to the next
+    /// run (see [`carry`](Engine::carry)). Afterwards no call of the engine
+    /// is in progress, and the kernel holds no buffer of the caller's.
     fn quiesce(&mut self) {
-        for end in self.ins.iter_mut().chain(&mut self.outs).flatten() {
-            end.cancel();
-        }
+        let grace = Instant::now().checked_add(CANCEL_GRACE);
         loop {
             // SAFETY: the event is open. A failed reset only costs rounds.
             unsafe { ResetEvent(self.event()) };
-            if !self
-                .ins
-                .iter()
-                .chain(&self.outs)
-                .flatten()
-                .any(End::pending)
-            {
-                return;
+            let (mut pending, mut calling) = (false, false);
+            for end in self.ins.iter_mut().chain(&mut self.outs).flatten() {
+                end.cancel();
+                pending |= end.pending();
+                calling |= end.calling();
             }
-            // SAFETY: the event is open; every pending operation sets it when
-            // it completes, and cancelled ones complete promptly.
-            if unsafe { WaitForSingleObject(self.event(), INFINITE) } == WAIT_FAILED {
+            let left = grace.map_or(Duration::ZERO, |grace| {
+                grace.saturating_duration_since(Instant::now())
+            });
+            if calling && left.is_zero() {
+                self.carry();
+                calling = false;
+            }
+            let timeout = match (pending, calling) {
+                (false, false) => return,
+                // Cancelled overlapped operations complete promptly.
+                (true, false) => INFINITE,
+                (_, true) => wait_millis(left.min(CANCEL_RETRY)),
+            };
+            // SAFETY: the event is open; every operation sets it when it
+            // completes. A timeout means another round of cancellations.
+            if unsafe { WaitForSingleObject(self.event(), timeout) } == WAIT_FAILED {
                 abort_in_flight();
+            }
+        }
+    }
+
+    /// Moves every helper whose call is still out into its pipe's `Input`
+    /// or `OutputPipe`, where the next run takes it back: its call goes on
+    /// being cancelled meanwhile, and whatever it moved before that is
+    /// accounted for then, so that resuming stays exact. Its `End` goes,
+    /// which `open` does not count (the pipe stays open).
+    fn carry(&mut self) {
+        for (input, slot) in self.inputs.iter_mut().zip(&mut self.ins) {
+            if let Some(helper) = detach(slot) {
+                *input.in_flight() = Some(helper);
+            }
+        }
+        for (output, slot) in self.outputs.iter_mut().zip(&mut self.outs) {
+            if let Some(helper) = detach(slot) {
+                *output.in_flight() = Some(helper);
             }
         }
     }
 }
 
+/// The helper of the end in `slot`, taken out of it (with the end) if its
+/// call is still out.
+fn detach(slot: &mut Option<End>) -> Option<Helper> {
+    let detached = match slot {
+        Some(End {
+            io: Io::Helper(helper),
+            ..
+        }) => helper.detach(),
+        _ => false,
+    };
+    match slot.take() {
+        Some(End {
+            io: Io::Helper(helper),
+            ..
+        }) if detached => Some(helper),
+        end => {
+            *slot = end;
+            None
+        }
+    }
+}
+
 impl Drop for Engine<'_, '_, '_> {
-    /// Runs on every exit, a panic included: no operation outlives `drive`,
-    /// and the helpers are joined (when their `End`s drop).
+    /// Runs on every exit, a panic included: no operation outlives `drive`
+    /// but the helpers' calls that `quiesce` carries, and the other helpers
+    /// are joined (when their `End`s drop).
     fn drop(&mut self) {
         self.quiesce();
         self.ins.clear();
@@ -439,20 +520,20 @@ fn outcome(result: io::Result<()>, done: usize) -> io::Result<usize> {
     }
 }
 
-/// A raw handle that a helper thread uses: the event, and its pipe.
+/// The engine's event, which the helpers signal.
 #[derive(Clone, Copy)]
 struct SharedHandle(HANDLE);
 
 // SAFETY: a handle is an index into the process's handle table, valid on any
-// thread. The engine keeps each one open while a helper may use it: the
-// event until every helper is joined, a pipe while an operation is out on it
-// (its `End` is dropped, joining the helper, before the pipe is closed).
+// thread. The engine keeps its event open while a helper may signal it: until
+// every helper is joined or detached (see `Inner::event`).
 unsafe impl Send for SharedHandle {}
 
 /// One open end during the exchange.
 struct End {
-    /// The pipe's handle. The bookkeeping owns the pipe, and closes it only
-    /// after `close_input`/`finish_read` have dropped this `End`.
+    /// The pipe's handle, for overlapped operations. The bookkeeping owns
+    /// the pipe, and closes it only after `close_input`/`finish_read` have
+    /// dropped this `End`. (A helper uses a duplicate of its own.)
     handle: HANDLE,
     io: Io,
     /// Whether an operation is out.
@@ -475,8 +556,15 @@ enum Io {
 
 impl End {
     /// Sets up `pipe` for the exchange: for an input (`write`), its write
-    /// cap, which only a pipe pipekit did not create has to be asked for.
-    fn new(pipe: &Pipe, write: bool, event: SharedHandle) -> io::Result<End> {
+    /// cap, which only a pipe pipekit did not create has to be asked for. A
+    /// synchronous end gets the helper an earlier run `carried`, its
+    /// operation still out, or a new one.
+    fn new(
+        pipe: &Pipe,
+        write: bool,
+        event: SharedHandle,
+        carried: Option<Helper>,
+    ) -> io::Result<End> {
         let capacity = match (write, pipe.mode, pipe.quota) {
             (false, _, _) => CHUNK,
             (true, _, quota) if quota > 0 => quota,
@@ -490,17 +578,22 @@ impl End {
                 _ => CHUNK,
             },
         };
-        let (io, chunk) = match pipe.mode {
-            Mode::Overlapped => (Io::Overlapped(Overlapped::new(event.0)), capacity),
-            Mode::Synchronous => {
-                let helper = Helper::new(SharedHandle(pipe.raw()), write, event);
-                (Io::Helper(helper), capacity.min(CHUNK))
+        let (io, chunk, busy) = match (pipe.mode, carried) {
+            (Mode::Synchronous, Some(mut helper)) => {
+                helper.attach(event);
+                (Io::Helper(helper), capacity.min(CHUNK), true)
             }
+            (Mode::Synchronous, None) => {
+                let helper = Helper::new(&pipe.handle, write, event)?;
+                (Io::Helper(helper), capacity.min(CHUNK), false)
+            }
+            // Only a synchronous end has helpers to carry.
+            (Mode::Overlapped, _) => (Io::Overlapped(Overlapped::new(event.0)), capacity, false),
         };
         Ok(End {
             handle: pipe.raw(),
             io,
-            busy: false,
+            busy,
             chunk,
             fit: chunk,
             retry_at: None,
@@ -645,8 +738,8 @@ impl End {
         }
     }
 
-    /// Asks the operation out, if any, to stop. An overlapped one finishes
-    /// later (see `pending`); a helper's has finished when this returns.
+    /// Asks the operation out, if any, to stop. It finishes later: see
+    /// `pending` and `calling`.
     fn cancel(&mut self) {
         match &mut self.io {
             Io::Overlapped(overlapped) => overlapped.cancel(self.handle),
@@ -659,6 +752,14 @@ impl End {
         match &self.io {
             Io::Overlapped(overlapped) => overlapped.pending(),
             Io::Helper(_) => false,
+        }
+    }
+
+    /// Whether a helper's call is still out.
+    fn calling(&self) -> bool {
+        match &self.io {
+            Io::Overlapped(_) => false,
+            Io::Helper(helper) => helper.calling(),
         }
     }
 }
@@ -790,20 +891,49 @@ impl Drop for Overlapped {
 
 /// A synchronous end's helper thread, started at the first operation, and
 /// the buffer it works on (here while the helper is idle).
-struct Helper {
+///
+/// A helper whose call could not be stopped within [`CANCEL_GRACE`] at the
+/// end of a run is carried to the next one in its pipe's `Input` or
+/// `OutputPipe` (see [`Engine::carry`]): `detach` hands its cancellation to
+/// a thread of its own, and the next run's `attach` takes it back. Dropped
+/// with its call still out, the helper is left to finish that call and exit
+/// on its own, its result discarded: it owns everything the call uses (a
+/// duplicate of the pipe's handle, and the buffer), so nothing waits for
+/// it.
+pub(crate) struct Helper {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     buf: Vec<u8>,
-    pipe: SharedHandle,
-    event: SharedHandle,
+    /// The helper's own duplicate of the pipe's handle, shared with its
+    /// thread once started.
+    pipe: Arc<OwnedHandle>,
     write: bool,
 }
 
-/// What the driving thread and a helper share.
+/// What the driving thread, a helper and its canceller share.
 struct Shared {
-    state: Mutex<State>,
-    /// Notified at each change of `state`.
+    inner: Mutex<Inner>,
+    /// Notified at each change of `inner`.
     changed: Condvar,
+    /// Holds the helper's calls where no cancellation reaches them (tests).
+    #[cfg(test)]
+    gate: Option<Arc<tests::Gate>>,
+}
+
+struct Inner {
+    state: State,
+    /// The event that the helper signals when an operation finishes: that
+    /// of the engine it serves, `None` while it is carried between runs.
+    /// The engine clears it, under the lock, before closing the event.
+    event: Option<SharedHandle>,
+    /// Set while the helper is carried or dropped with its call out: the
+    /// call is to be cancelled, by the canceller thread, until it returns.
+    stopping: bool,
+    /// Whether a canceller thread is running.
+    canceller: bool,
+    /// Set when the `Helper` was dropped with its call out: the thread
+    /// discards the result and exits.
+    orphaned: bool,
 }
 
 /// Where a helper's operation is. The buffer travels with it.
@@ -817,24 +947,33 @@ enum State {
     Exit,
 }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
     // Nothing panics while holding the lock; recover rather than panic.
-    shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+    shared.inner.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Helper {
-    fn new(pipe: SharedHandle, write: bool, event: SharedHandle) -> Helper {
-        Helper {
+    /// A helper for `pipe` (`write`: an input), which signals `event`. Its
+    /// thread starts at the first operation.
+    fn new(pipe: &OwnedHandle, write: bool, event: SharedHandle) -> io::Result<Helper> {
+        Ok(Helper {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::Idle),
+                inner: Mutex::new(Inner {
+                    state: State::Idle,
+                    event: Some(event),
+                    stopping: false,
+                    canceller: false,
+                    orphaned: false,
+                }),
                 changed: Condvar::new(),
+                #[cfg(test)]
+                gate: tests::Gate::for_new_helper(),
             }),
             thread: None,
             buf: Vec::new(),
-            pipe,
-            event,
+            pipe: Arc::new(pipe.try_clone()?),
             write,
-        }
+        })
     }
 
     /// Hands the helper an operation of `len` bytes (at most `CHUNK`),
@@ -842,74 +981,139 @@ impl Helper {
     /// the first time.
     fn request(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<()> {
         if self.thread.is_none() {
-            let (shared, pipe, event, write) =
-                (Arc::clone(&self.shared), self.pipe, self.event, self.write);
+            let (shared, pipe, write) =
+                (Arc::clone(&self.shared), Arc::clone(&self.pipe), self.write);
             let thread = thread::Builder::new()
                 .name("pipekit-communicate".to_string())
                 .stack_size(HELPER_STACK)
-                .spawn(move || serve(&shared, pipe, event, write))?;
+                .spawn(move || serve(&shared, &pipe, write))?;
             self.thread = Some(thread);
         }
         self.buf.resize(CHUNK, 0);
         fill(&mut self.buf[..len]);
-        *lock(&self.shared) = State::Request(mem::take(&mut self.buf), len);
+        lock(&self.shared).state = State::Request(mem::take(&mut self.buf), len);
         self.shared.changed.notify_all();
         Ok(())
     }
 
     fn finished(&mut self) -> Option<io::Result<usize>> {
-        let mut state = lock(&self.shared);
-        if !matches!(*state, State::Done(..)) {
+        let mut inner = lock(&self.shared);
+        if !matches!(inner.state, State::Done(..)) {
             return None;
         }
-        let State::Done(buf, done) = mem::replace(&mut *state, State::Idle) else {
+        let State::Done(buf, done) = mem::replace(&mut inner.state, State::Idle) else {
             unreachable!();
         };
         self.buf = buf;
         Some(done)
     }
 
-    /// Stops the operation out: takes back a request not yet taken up, or
-    /// cancels the call until the helper reports back. Afterwards the
-    /// helper is in no call.
+    /// Whether the helper has taken up an operation and not reported back.
+    fn calling(&self) -> bool {
+        matches!(lock(&self.shared).state, State::Running)
+    }
+
+    /// Asks the operation out, if any, to stop: takes back a request not
+    /// yet taken up (it finishes as cancelled), or cancels the call once.
+    /// The helper may not have entered its call yet, or may wait behind
+    /// another thread's call on the same file object, where the
+    /// cancellation does not reach it: the caller asks again until the
+    /// helper reports back.
     fn cancel(&mut self) {
-        let Some(thread) = &self.thread else {
+        let mut inner = lock(&self.shared);
+        match inner.state {
+            State::Request(..) => {
+                let State::Request(buf, _) = mem::replace(&mut inner.state, State::Idle) else {
+                    unreachable!();
+                };
+                let aborted = io::Error::from_raw_os_error(ERROR_OPERATION_ABORTED as i32);
+                inner.state = State::Done(buf, Err(aborted));
+            }
+            State::Running => {
+                if let Some(thread) = &self.thread {
+                    // SAFETY: the thread handle is open while its JoinHandle
+                    // is held. The lock is held and the helper has not
+                    // reported back, so it is in the call it took up or
+                    // about to enter it, never in a later one (it takes the
+                    // lock to report). Failure (ERROR_NOT_FOUND: not in the
+                    // call) is for the caller to retry.
+                    unsafe { CancelSynchronousIo(thread.as_raw_handle() as HANDLE) };
+                }
+            }
+            State::Idle | State::Done(..) | State::Exit => {}
+        }
+    }
+
+    /// Takes the helper out of the engine that drives it, if its call is
+    /// still out: the engine's event is forgotten, and a canceller thread
+    /// cancels the call until it returns. Returns whether the call was out
+    /// (otherwise nothing changed).
+    fn detach(&mut self) -> bool {
+        let mut inner = lock(&self.shared);
+        if !matches!(inner.state, State::Running) {
+            return false;
+        }
+        inner.event = None;
+        self.stop_in_background(&mut inner);
+        true
+    }
+
+    /// Puts a helper carried from an earlier run under the engine that
+    /// signals `event`: its call, if still out, is no longer cancelled, and
+    /// reports to that engine.
+    fn attach(&mut self, event: SharedHandle) {
+        let mut inner = lock(&self.shared);
+        inner.event = Some(event);
+        inner.stopping = false;
+    }
+
+    /// Waits until the helper is out of its call.
+    #[cfg(test)]
+    fn wait_out_of_call(&self) {
+        let mut inner = lock(&self.shared);
+        while matches!(inner.state, State::Running) {
+            inner = self.shared.changed.wait(inner).unwrap();
+        }
+    }
+
+    /// Marks the call out as one to cancel until it returns, and starts the
+    /// canceller thread that does it unless one runs. Should the system
+    /// refuse a thread, the call is not cut short: it completes as the pipe
+    /// allows, and its result is kept all the same.
+    fn stop_in_background(&self, inner: &mut Inner) {
+        inner.stopping = true;
+        if inner.canceller {
+            return;
+        }
+        let Some(Ok(thread)) = self
+            .thread
+            .as_ref()
+            .map(|thread| thread.as_handle().try_clone_to_owned())
+        else {
             return;
         };
-        let mut state = lock(&self.shared);
-        loop {
-            match *state {
-                State::Request(..) => {
-                    let State::Request(buf, _) = mem::replace(&mut *state, State::Idle) else {
-                        unreachable!();
-                    };
-                    let aborted = io::Error::from_raw_os_error(ERROR_OPERATION_ABORTED as i32);
-                    *state = State::Done(buf, Err(aborted));
-                    return;
-                }
-                State::Running => {
-                    // SAFETY: the thread handle is open while its JoinHandle
-                    // is held. If the helper is not in a call yet, this fails
-                    // with ERROR_NOT_FOUND and the loop tries again.
-                    unsafe { CancelSynchronousIo(thread.as_raw_handle() as HANDLE) };
-                    state = self
-                        .shared
-                        .changed
-                        .wait_timeout(state, CANCEL_RETRY)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                State::Idle | State::Done(..) | State::Exit => return,
-            }
-        }
+        let shared = Arc::clone(&self.shared);
+        inner.canceller = thread::Builder::new()
+            .name("pipekit-cancel".to_string())
+            .stack_size(HELPER_STACK)
+            .spawn(move || cancel_until_back(&shared, &thread))
+            .is_ok();
     }
 }
 
 impl Drop for Helper {
-    /// Stops the helper and joins it.
+    /// Stops the helper and joins it; or, if its call is still out (it was
+    /// carried from a run), leaves the thread to finish that call, cut short
+    /// by the canceller, and exit.
     fn drop(&mut self) {
-        self.cancel();
-        *lock(&self.shared) = State::Exit;
+        let mut inner = lock(&self.shared);
+        if matches!(inner.state, State::Running) {
+            inner.orphaned = true;
+            self.stop_in_background(&mut inner);
+            return;
+        }
+        inner.state = State::Exit;
+        drop(inner);
         self.shared.changed.notify_all();
         if let Some(thread) = self.thread.take() {
             // A panic in the helper is a bug; it has nothing to report.
@@ -919,36 +1123,71 @@ impl Drop for Helper {
 }
 
 /// A helper thread: does each requested operation on `pipe`, reports it,
-/// and signals `event`, until told to exit.
-fn serve(shared: &Shared, pipe: SharedHandle, event: SharedHandle, write: bool) {
-    let mut state = lock(shared);
+/// and signals the engine's event, until told to exit (or orphaned).
+fn serve(shared: &Shared, pipe: &OwnedHandle, write: bool) {
+    let mut inner = lock(shared);
     loop {
-        match *state {
+        match inner.state {
             State::Request(..) => {}
             State::Exit => return,
             State::Idle | State::Running | State::Done(..) => {
-                state = shared
+                inner = shared
                     .changed
-                    .wait(state)
+                    .wait(inner)
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
         }
-        let State::Request(mut buf, len) = mem::replace(&mut *state, State::Running) else {
+        let State::Request(mut buf, len) = mem::replace(&mut inner.state, State::Running) else {
             unreachable!();
         };
-        drop(state);
+        drop(inner);
+        #[cfg(test)]
+        if let Some(gate) = &shared.gate {
+            gate.pass();
+        }
         let done = call(pipe, &mut buf[..len], write);
-        state = lock(shared);
-        *state = State::Done(buf, done);
+        inner = lock(shared);
+        if inner.orphaned {
+            inner.state = State::Exit;
+            shared.changed.notify_all();
+            return;
+        }
+        inner.state = State::Done(buf, done);
         shared.changed.notify_all();
-        // SAFETY: the event is open until every helper has been joined.
-        unsafe { SetEvent(event.0) };
+        if let Some(event) = inner.event {
+            // SAFETY: an engine's event stays open while it is set here: the
+            // engine clears it, under this lock, before closing the event.
+            unsafe { SetEvent(event.0) };
+        }
     }
 }
 
+/// A canceller thread: cancels the call of the helper `thread` while it is
+/// out and still to be stopped, once at first, then after 1 ms, doubling up
+/// to `MAX_BACKOFF` (the call may wait behind another thread's call on the
+/// same file object for as long as that call lasts).
+fn cancel_until_back(shared: &Shared, thread: &OwnedHandle) {
+    let mut inner = lock(shared);
+    let mut wait = MIN_BACKOFF;
+    while inner.stopping && matches!(inner.state, State::Running) {
+        // SAFETY: `thread` is a handle to the helper's thread, open for as
+        // long as this runs. The lock is held and the helper has not
+        // reported back, so it is in the call to stop or about to enter it,
+        // never in a later one (it takes the lock to report).
+        unsafe { CancelSynchronousIo(thread.as_raw_handle() as HANDLE) };
+        inner = shared
+            .changed
+            .wait_timeout(inner, wait)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
+    inner.canceller = false;
+}
+
 /// One blocking `ReadFile` or (`write`) `WriteFile` on `pipe`.
-fn call(pipe: SharedHandle, buf: &mut [u8], write: bool) -> io::Result<usize> {
+fn call(pipe: &OwnedHandle, buf: &mut [u8], write: bool) -> io::Result<usize> {
     let mut transfer = if write {
         Transfer::Write(buf)
     } else {
@@ -956,9 +1195,16 @@ fn call(pipe: SharedHandle, buf: &mut [u8], write: bool) -> io::Result<usize> {
     };
     let mut done = 0u32;
     // SAFETY: `transfer` holds a live buffer and `done` is a writable local;
-    // the handle is synchronous (no OVERLAPPED) and open: the driving thread
-    // keeps the pipe open while an operation is out.
-    let result = cvt(unsafe { start(pipe.0, &mut transfer, &mut done, ptr::null_mut()) });
+    // the handle is synchronous (no OVERLAPPED), and the helper's own
+    // duplicate, open while the helper runs.
+    let result = cvt(unsafe {
+        start(
+            pipe.as_raw_handle() as HANDLE,
+            &mut transfer,
+            &mut done,
+            ptr::null_mut(),
+        )
+    });
     outcome(result.map(drop), done as usize)
 }
 
@@ -973,5 +1219,202 @@ pub(crate) fn wait_deadline(
         child.wait().map(Some)
     } else {
         child.try_wait()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine when a helper's call cannot be cancelled in time. On
+    //! Windows a call that waits behind another thread's call on the same
+    //! synchronous end (the file object's lock) is out of
+    //! `CancelSynchronousIo`'s reach until that call ends; wine has no such
+    //! lock, so a `Gate` holds the helper's call at the same point instead:
+    //! taken up, not yet entered, where a cancellation finds nothing to
+    //! cancel.
+
+    use std::cell::RefCell;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::communicate::{Sink, Source};
+
+    /// Holds the calls of the helpers started while it was armed, until it
+    /// is opened.
+    pub(super) struct Gate {
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    thread_local! {
+        static ARMED: RefCell<Option<Arc<Gate>>> = const { RefCell::new(None) };
+    }
+
+    impl Gate {
+        /// Holds the calls of every helper the current thread starts from
+        /// now on.
+        fn arm() -> Arc<Gate> {
+            let gate = Arc::new(Gate {
+                open: Mutex::new(false),
+                opened: Condvar::new(),
+            });
+            ARMED.with(|armed| *armed.borrow_mut() = Some(Arc::clone(&gate)));
+            gate
+        }
+
+        /// The gate armed on the current thread, for a helper it starts.
+        pub(super) fn for_new_helper() -> Option<Arc<Gate>> {
+            ARMED.with(|armed| armed.borrow().clone())
+        }
+
+        /// Waits, as a call behind the file object's lock does, where no
+        /// cancellation reaches, until the gate is open.
+        pub(super) fn pass(&self) {
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+        }
+
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    /// The deadline of the runs that a gate holds up.
+    const DEADLINE: Duration = Duration::from_millis(200);
+
+    /// How late, at most, such a run may return: `CANCEL_GRACE` plus room
+    /// for a loaded machine (and wine).
+    const LATE: Duration = Duration::from_secs(3);
+
+    /// Runs `f` on a thread of its own and returns its result; fails if it
+    /// takes more than 30 s (the engine waiting for a held helper without
+    /// bound).
+    fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || drop(tx.send(f())));
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the engine did not return (or panicked)")
+    }
+
+    /// One run with `DEADLINE`: it must end with the deadline error, never
+    /// early and at most `LATE` after the deadline.
+    fn run_to_deadline(inputs: &mut [Input<'_>], outputs: &mut [OutputPipe<'_>]) {
+        let start = Instant::now();
+        let err = drive(inputs, outputs, Some(start + DEADLINE)).unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            DeadlinePassed::from_error(&err).is_some(),
+            "not the deadline: {err}"
+        );
+        assert!(took >= DEADLINE, "returned early, after {took:?}");
+        assert!(took < DEADLINE + LATE, "returned {took:?} after it started");
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_read_held_out_of_reach_is_carried_and_lands_once() {
+        let got = within(|| {
+            let (reader, writer) = crate::pipe().unwrap();
+            (&writer).write_all(b"first").unwrap();
+            let gate = Gate::arm();
+            let mut sink = Vec::new();
+            {
+                let mut outputs = [OutputPipe::new(Some(reader), Sink::from(&mut sink), None)];
+                run_to_deadline(&mut [], &mut outputs);
+                assert!(
+                    outputs[0].in_flight().is_some(),
+                    "the held read was not carried"
+                );
+                // A second run while the call is still held: carried again.
+                run_to_deadline(&mut [], &mut outputs);
+                assert!(outputs[0].in_flight().is_some());
+                gate.open();
+                (&writer).write_all(b" second").unwrap();
+                drop(writer);
+                drive(&mut [], &mut outputs, None).unwrap();
+                assert!(outputs[0].pipe().is_none(), "end of file not reached");
+            }
+            sink
+        });
+        assert_eq!(got, b"first second");
+    }
+
+    #[test]
+    fn a_write_held_out_of_reach_is_carried_and_counted_once() {
+        let data = pattern(300_000);
+        let expected = data.clone();
+        let (got, written) = within(move || {
+            let (mut reader, writer) = crate::pipe().unwrap();
+            let gate = Gate::arm();
+            let mut inputs = [Input::new(Some(writer), Source::from(&data[..]))];
+            run_to_deadline(&mut inputs, &mut []);
+            assert!(
+                inputs[0].in_flight().is_some(),
+                "the held write was not carried"
+            );
+            assert_eq!(inputs[0].written(), 0);
+            gate.open();
+            let drain = thread::spawn(move || {
+                let mut got = Vec::new();
+                reader.read_to_end(&mut got).map(|_| got)
+            });
+            drive(&mut inputs, &mut [], None).unwrap();
+            assert!(inputs[0].pipe().is_none(), "the input was not closed");
+            (drain.join().unwrap().unwrap(), inputs[0].written())
+        });
+        assert_eq!(written, expected.len() as u64);
+        assert!(got == expected, "{} bytes arrived, not the data", got.len());
+    }
+
+    #[test]
+    fn a_carried_call_is_cut_short_before_it_takes_what_arrives_later() {
+        let got = within(|| {
+            let (reader, writer) = crate::pipe().unwrap();
+            let mut other = reader.try_clone().unwrap();
+            let gate = Gate::arm();
+            let mut sink = Vec::new();
+            let mut outputs = [OutputPipe::new(Some(reader), Sink::from(&mut sink), None)];
+            run_to_deadline(&mut [], &mut outputs);
+            gate.open();
+            // The held read enters its call on an empty pipe, where only a
+            // cancellation ends it.
+            outputs[0].in_flight().as_ref().unwrap().wait_out_of_call();
+            (&writer).write_all(b"later").unwrap();
+            let mut got = [0; 5];
+            other.read_exact(&mut got).unwrap();
+            drop(writer);
+            drive(&mut [], &mut outputs, None).unwrap();
+            drop(outputs);
+            assert!(sink.is_empty(), "{sink:?}");
+            got
+        });
+        assert_eq!(&got, b"later");
+    }
+
+    #[test]
+    fn dropping_an_exchange_with_a_carried_call_waits_for_nothing() {
+        let got = within(|| {
+            let (mut reader, writer) = crate::pipe().unwrap();
+            let gate = Gate::arm();
+            let mut inputs = [Input::new(Some(writer), Source::from(&b"held"[..]))];
+            run_to_deadline(&mut inputs, &mut []);
+            let start = Instant::now();
+            drop(inputs);
+            let took = start.elapsed();
+            assert!(took < LATE, "dropping took {took:?}");
+            gate.open();
+            // The helper finishes its call (written at once, or cancelled)
+            // and closes its duplicate of the writer: end of file.
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).unwrap();
+            got
+        });
+        assert!(got.is_empty() || got == b"held", "{got:?}");
     }
 }
