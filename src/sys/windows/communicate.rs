@@ -399,18 +399,11 @@ impl<'e, 'i, 'o> Engine<'e, 'i, 'o> {
 /// The helper of the end in `slot`, taken out of it (with the end) if its
 /// call is still out.
 fn detach(slot: &mut Option<End>) -> Option<Helper> {
-    let detached = match slot {
-        Some(End {
-            io: Io::Helper(helper),
-            ..
-        }) => helper.detach(),
-        _ => false,
-    };
     match slot.take() {
         Some(End {
             io: Io::Helper(helper),
             ..
-        }) if detached => Some(helper),
+        }) if helper.detach() => Some(helper),
         end => {
             *slot = end;
             None
@@ -579,7 +572,7 @@ impl End {
             },
         };
         let (io, chunk, busy) = match (pipe.mode, carried) {
-            (Mode::Synchronous, Some(mut helper)) => {
+            (Mode::Synchronous, Some(helper)) => {
                 helper.attach(event);
                 (Io::Helper(helper), capacity.min(CHUNK), true)
             }
@@ -1048,7 +1041,7 @@ impl Helper {
     /// still out: the engine's event is forgotten, and a canceller thread
     /// cancels the call until it returns. Returns whether the call was out
     /// (otherwise nothing changed).
-    fn detach(&mut self) -> bool {
+    fn detach(&self) -> bool {
         let mut inner = lock(&self.shared);
         if !matches!(inner.state, State::Running) {
             return false;
@@ -1061,7 +1054,7 @@ impl Helper {
     /// Puts a helper carried from an earlier run under the engine that
     /// signals `event`: its call, if still out, is no longer cancelled, and
     /// reports to that engine.
-    fn attach(&mut self, event: SharedHandle) {
+    fn attach(&self, event: SharedHandle) {
         let mut inner = lock(&self.shared);
         inner.event = Some(event);
         inner.stopping = false;
