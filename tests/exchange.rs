@@ -105,28 +105,10 @@ fn child_main(role: &str) {
         }
         // Starts a grandchild that holds stdout open forever, prints its
         // pid, and exits.
-        "grandchild-holds-stdout" => {
-            let grandchild = child("park")
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            println!("{}", grandchild.id());
-            io::stdout().flush().unwrap();
-            // Never waited for: it outlives this process.
-            std::mem::forget(grandchild);
-        }
+        "grandchild-holds-stdout" => start_grandchild(),
         // Starts a grandchild as above, prints its pid, and waits forever.
         "grandchild-and-park" => {
-            let grandchild = child("park")
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            println!("{}", grandchild.id());
-            io::stdout().flush().unwrap();
-            // Never waited for: it outlives this process.
-            std::mem::forget(grandchild);
+            start_grandchild();
             park();
         }
         "park" => park(),
@@ -167,6 +149,20 @@ fn child_main(role: &str) {
         }
         other => panic!("unknown child role {other:?}"),
     }
+}
+
+/// Starts a grandchild that holds this process's stdout open forever, and
+/// prints its pid.
+fn start_grandchild() {
+    let grandchild = child("park")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    println!("{}", grandchild.id());
+    io::stdout().flush().unwrap();
+    // Never waited for: it outlives this process.
+    std::mem::forget(grandchild);
 }
 
 fn park() -> ! {

@@ -858,8 +858,7 @@ pub(crate) struct Input<'a> {
     growth: Growth,
     /// A write the engine left in flight when the last run stopped, to be
     /// accounted for by the next.
-    #[cfg(windows)]
-    in_flight: Option<imp::communicate::Helper>,
+    in_flight: imp::communicate::InFlight,
 }
 
 enum Pending<'a> {
@@ -904,8 +903,7 @@ impl<'a> Input<'a> {
             written: 0,
             closed_early: false,
             growth: Growth::default(),
-            #[cfg(windows)]
-            in_flight: None,
+            in_flight: Default::default(),
         }
     }
 }
@@ -977,8 +975,7 @@ impl Input<'_> {
     pub(crate) fn close(&mut self, early: bool) -> Option<PipeWriter> {
         self.closed_early |= early;
         self.growth.release();
-        #[cfg(windows)]
-        drop(self.in_flight.take());
+        self.in_flight = Default::default();
         self.pipe.take()
     }
 
@@ -989,8 +986,8 @@ impl Input<'_> {
     }
 
     /// Where the engine keeps a write it left in flight between runs.
-    #[cfg(windows)]
-    pub(crate) fn in_flight(&mut self) -> &mut Option<imp::communicate::Helper> {
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn in_flight(&mut self) -> &mut imp::communicate::InFlight {
         &mut self.in_flight
     }
 }
@@ -1008,8 +1005,7 @@ pub(crate) struct OutputPipe<'a> {
     growth: Growth,
     /// A read the engine left in flight when the last run stopped, to be
     /// accounted for by the next.
-    #[cfg(windows)]
-    in_flight: Option<imp::communicate::Helper>,
+    in_flight: imp::communicate::InFlight,
 }
 
 impl fmt::Debug for OutputPipe<'_> {
@@ -1048,8 +1044,7 @@ impl<'a> OutputPipe<'a> {
             scratch: Vec::new(),
             truncated: false,
             growth: Growth::default(),
-            #[cfg(windows)]
-            in_flight: None,
+            in_flight: Default::default(),
         }
     }
 }
@@ -1058,8 +1053,7 @@ impl OutputPipe<'_> {
     /// Closes the pipe, if still open.
     pub(crate) fn close(&mut self) {
         self.growth.release();
-        #[cfg(windows)]
-        drop(self.in_flight.take());
+        self.in_flight = Default::default();
         self.pipe = None;
     }
 
@@ -1070,8 +1064,8 @@ impl OutputPipe<'_> {
     }
 
     /// Where the engine keeps a read it left in flight between runs.
-    #[cfg(windows)]
-    pub(crate) fn in_flight(&mut self) -> &mut Option<imp::communicate::Helper> {
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn in_flight(&mut self) -> &mut imp::communicate::InFlight {
         &mut self.in_flight
     }
 

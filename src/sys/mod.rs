@@ -41,9 +41,10 @@
 //!   Option<Instant>) -> io::Result<()>`, the engine behind
 //!   `Communicator::run` (every input written or closed early, every output
 //!   read to end of file, or the `DeadlinePassed` error at the deadline with
-//!   every count exact, but for a call the Windows engine could not stop,
-//!   which it leaves in the pipe's `in_flight` slot for the next `drive` to
-//!   account for; no flag or mode of a pipe it is given changed, even
+//!   every count exact, but for a call the engine could not stop, which it
+//!   leaves in the pipe's `in_flight` slot, of its type `InFlight`
+//!   (`Default`; `()` where every call returns at once), for the next
+//!   `drive` to account for; no flag or mode of a pipe it is given changed, even
 //!   for a moment; a pipe whose `Growth` allows it may be enlarged when it
 //!   fills, within the process-wide budget); and, on Unix and Windows,
 //!   `wait_deadline(&mut Child, Instant)` (the exit status, or `None` at the

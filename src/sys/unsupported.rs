@@ -109,6 +109,9 @@ pub(crate) mod communicate {
 
     use crate::communicate::{Input, OutputPipe};
 
+    /// What a run leaves in flight on a pipe for the next: nothing.
+    pub(crate) type InFlight = ();
+
     pub(crate) fn drive(
         inputs: &mut [Input<'_>],
         outputs: &mut [OutputPipe<'_>],

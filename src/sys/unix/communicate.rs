@@ -156,6 +156,10 @@ fn reopen(
     Ok((same.st_dev == stat.st_dev && same.st_ino == stat.st_ino).then_some(private))
 }
 
+/// What a run leaves in flight on a pipe for the next: nothing, since every
+/// call this engine makes returns at once.
+pub(crate) type InFlight = ();
+
 pub(crate) fn drive(
     inputs: &mut [Input<'_>],
     outputs: &mut [OutputPipe<'_>],

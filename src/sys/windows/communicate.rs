@@ -156,6 +156,10 @@ const MAX_BACKOFF: Duration = Duration::from_millis(16);
 /// the caller's stack; 256 KiB is room for them.
 const HELPER_STACK: usize = 256 * 1024;
 
+/// What a run leaves in flight on a pipe for the next: the helper of a call
+/// that could not be stopped in time (see [`Engine::carry`]).
+pub(crate) type InFlight = Option<Helper>;
+
 pub(crate) fn drive(
     inputs: &mut [Input<'_>],
     outputs: &mut [OutputPipe<'_>],
